@@ -1,0 +1,78 @@
+"""Server settings: command-line flags with ``SENTINEL_*`` environment defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"SENTINEL_{name}", default)
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(f"SENTINEL_{name}", "")
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything ``sentinel serve`` needs; ``from_env`` fills it from ``SENTINEL_*``."""
+
+    grpc_port: int = 50051
+    """gRPC port of the fleet API; 0 picks a free port."""
+    http_port: int = 8000
+    """HTTP port for /healthz, /metrics and the REST endpoints; 0 picks a free port."""
+    host: str = "127.0.0.1"
+    """Address both servers bind to."""
+    data_dir: Path = Path("./data")
+    """Where embedded state lives (the SQLite database)."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite under ``data_dir``."""
+    tls_cert: str = ""
+    """Server certificate (PEM); with ``tls_key`` it turns TLS on."""
+    tls_key: str = ""
+    """Server private key (PEM)."""
+    tls_client_ca: str = ""
+    """CA (PEM) that client certificates must chain to; set, it turns mTLS on."""
+    operator_subjects: tuple[str, ...] = ()
+    """Client-certificate common names that count as operators."""
+    operator_tokens: tuple[str, ...] = ()
+    """``name:token`` pairs; a bearer token from this list makes its caller an operator."""
+    ledger_batch_size: int = 1024
+    """Entries per Merkle batch of the audit ledger."""
+    log_level: str = "INFO"
+    """Level of the server's own log."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Engine settings passed through as ``SENTINEL_ENGINE_*`` (see the README)."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL actually used: the explicit one, or SQLite in ``data_dir``."""
+        from sentinel.core.db import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @classmethod
+    def from_env(cls) -> ServerSettings:
+        """Settings from ``SENTINEL_*`` variables, defaults where unset."""
+        return cls(
+            grpc_port=int(_env("GRPC_PORT", "50051")),
+            http_port=int(_env("HTTP_PORT", "8000")),
+            host=_env("HOST", "127.0.0.1"),
+            data_dir=Path(_env("DATA_DIR", "./data")),
+            database_url=_env("DATABASE_URL", ""),
+            tls_cert=_env("TLS_CERT", ""),
+            tls_key=_env("TLS_KEY", ""),
+            tls_client_ca=_env("TLS_CLIENT_CA", ""),
+            operator_subjects=_env_list("OPERATOR_SUBJECTS"),
+            operator_tokens=_env_list("OPERATOR_TOKENS"),
+            ledger_batch_size=int(_env("LEDGER_BATCH_SIZE", "1024")),
+            log_level=_env("LOG_LEVEL", "INFO"),
+            extra={
+                k.removeprefix("SENTINEL_ENGINE_").lower(): v
+                for k, v in os.environ.items()
+                if k.startswith("SENTINEL_ENGINE_")
+            },
+        )
