@@ -95,14 +95,15 @@ class SmProbeOutcome(_message.Message):
     def __init__(self, sm_id: _Optional[int] = ..., result: _Optional[_Union[_types_pb2.ProbeResult, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ProbeReport(_message.Message):
-    __slots__ = ("report_id", "gpu_uuid", "probe_type", "result", "timestamp", "duration_us", "sm_results", "detail", "deep_test")
+    __slots__ = ("report_id", "gpu_uuid", "probe_type", "result", "timestamp", "duration_us", "sm_outcomes", "sm_details", "detail", "deep_test")
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     GPU_UUID_FIELD_NUMBER: _ClassVar[int]
     PROBE_TYPE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     DURATION_US_FIELD_NUMBER: _ClassVar[int]
-    SM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SM_OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    SM_DETAILS_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     DEEP_TEST_FIELD_NUMBER: _ClassVar[int]
     report_id: str
@@ -111,10 +112,11 @@ class ProbeReport(_message.Message):
     result: _types_pb2.ProbeResult
     timestamp: _timestamp_pb2.Timestamp
     duration_us: int
-    sm_results: _containers.RepeatedCompositeFieldContainer[SmProbeOutcome]
+    sm_outcomes: bytes
+    sm_details: _containers.RepeatedCompositeFieldContainer[SmProbeOutcome]
     detail: str
     deep_test: bool
-    def __init__(self, report_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., probe_type: _Optional[_Union[_types_pb2.ProbeType, str]] = ..., result: _Optional[_Union[_types_pb2.ProbeResult, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_us: _Optional[int] = ..., sm_results: _Optional[_Iterable[_Union[SmProbeOutcome, _Mapping]]] = ..., detail: _Optional[str] = ..., deep_test: _Optional[bool] = ...) -> None: ...
+    def __init__(self, report_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., probe_type: _Optional[_Union[_types_pb2.ProbeType, str]] = ..., result: _Optional[_Union[_types_pb2.ProbeResult, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_us: _Optional[int] = ..., sm_outcomes: _Optional[bytes] = ..., sm_details: _Optional[_Iterable[_Union[SmProbeOutcome, _Mapping]]] = ..., detail: _Optional[str] = ..., deep_test: _Optional[bool] = ...) -> None: ...
 
 class ProbeReportBatch(_message.Message):
     __slots__ = ("agent_id", "reports")

@@ -476,3 +476,41 @@ class ConfigAck(_message.Message):
     error: str
     config_version: int
     def __init__(self, update_id: _Optional[str] = ..., applied: _Optional[bool] = ..., component_id: _Optional[str] = ..., error: _Optional[str] = ..., config_version: _Optional[int] = ...) -> None: ...
+
+class SystemEvent(_message.Message):
+    __slots__ = ("kind", "detail", "timestamp", "initiated_by")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    INITIATED_BY_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    detail: str
+    timestamp: _timestamp_pb2.Timestamp
+    initiated_by: str
+    def __init__(self, kind: _Optional[str] = ..., detail: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., initiated_by: _Optional[str] = ...) -> None: ...
+
+class QuarantineRecord(_message.Message):
+    __slots__ = ("directive", "status", "from_state", "to_state")
+    DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATE_FIELD_NUMBER: _ClassVar[int]
+    TO_STATE_FIELD_NUMBER: _ClassVar[int]
+    directive: QuarantineDirective
+    status: str
+    from_state: GpuHealthState
+    to_state: GpuHealthState
+    def __init__(self, directive: _Optional[_Union[QuarantineDirective, _Mapping]] = ..., status: _Optional[str] = ..., from_state: _Optional[_Union[GpuHealthState, str]] = ..., to_state: _Optional[_Union[GpuHealthState, str]] = ...) -> None: ...
+
+class TmrRecord(_message.Message):
+    __slots__ = ("canary_id", "gpu_uuid", "digest", "verdict", "majority_digest")
+    CANARY_ID_FIELD_NUMBER: _ClassVar[int]
+    GPU_UUID_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    MAJORITY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    canary_id: str
+    gpu_uuid: str
+    digest: bytes
+    verdict: str
+    majority_digest: bytes
+    def __init__(self, canary_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., digest: _Optional[bytes] = ..., verdict: _Optional[str] = ..., majority_digest: _Optional[bytes] = ...) -> None: ...

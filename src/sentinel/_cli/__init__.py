@@ -1,0 +1,1 @@
+"""The commands of ``sentinel`` (see ``sentinel.cli``), one module per command group."""

@@ -1,0 +1,96 @@
+"""``sentinel serve`` and ``sentinel certs dev``: the commands that run or set up a server.
+
+The server stack is imported inside the commands, so the client commands never load it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.option("--grpc-port", type=int, help="gRPC port [$SENTINEL_GRPC_PORT or 50051].")
+@click.option("--http-port", type=int, help="HTTP port [$SENTINEL_HTTP_PORT or 8000].")
+@click.option("--host", help="Address to bind [$SENTINEL_HOST or 127.0.0.1].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Embedded state [$SENTINEL_DATA_DIR or ./data].",
+)
+@click.option(
+    "--database-url", help="SQLAlchemy URL [$SENTINEL_DATABASE_URL or SQLite in the data dir]."
+)
+@click.option("--tls-cert", help="Server certificate, PEM [$SENTINEL_TLS_CERT].")
+@click.option("--tls-key", help="Server private key, PEM [$SENTINEL_TLS_KEY].")
+@click.option("--tls-client-ca", help="CA for client certificates: mTLS [$SENTINEL_TLS_CLIENT_CA].")
+def serve(**flags: Any) -> None:
+    """Run the Sentinel server until interrupted.
+
+    Every setting comes from its SENTINEL_* variable unless given as a flag.
+    """
+    from sentinel.server.app import run_server
+    from sentinel.server.settings import ServerSettings
+
+    try:
+        settings = dataclasses.replace(
+            ServerSettings.from_env(),
+            **{name: value for name, value in flags.items() if value is not None},
+        )
+        run_server(settings)
+    except ValueError as exc:
+        # Configuration problems (bad variables, unreadable TLS files) are ValueErrors
+        # whose messages say what to fix.
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def certs() -> None:
+    """Certificates for TLS and mTLS."""
+
+
+@certs.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--hostname",
+    "hostnames",
+    multiple=True,
+    default=("localhost", "127.0.0.1"),
+    show_default=True,
+    help="Name or IP address clients use for the server; repeatable.",
+)
+def dev(directory: Path, hostnames: tuple[str, ...]) -> None:
+    """Write a development CA, server, operator and agent certificates to DIRECTORY."""
+    try:
+        from sentinel.server.pki import generate_dev_pki
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    pki = generate_dev_pki(directory, hostnames=hostnames)
+
+    def export(variable: str, value: Path | str) -> str:
+        text = str(value.resolve()) if isinstance(value, Path) else value
+        return f"  export {variable}={shlex.quote(text)}"
+
+    lines = [
+        f"Wrote a development PKI to {directory} (unencrypted keys: not for production).",
+        "",
+        "Server (mTLS, the operator certificate may act):",
+        export("SENTINEL_TLS_CERT", pki.server_cert),
+        export("SENTINEL_TLS_KEY", pki.server_key),
+        export("SENTINEL_TLS_CLIENT_CA", pki.ca_cert),
+        export("SENTINEL_OPERATOR_SUBJECTS", "operator"),
+        "",
+        "Operator CLI and SDK:",
+        export("SENTINEL_ENDPOINT", f"{hostnames[0]}:50051"),
+        export("SENTINEL_CA_CERT", pki.ca_cert),
+        export("SENTINEL_CLIENT_CERT", pki.operator_cert),
+        export("SENTINEL_CLIENT_KEY", pki.operator_key),
+        "",
+        f"Agents: the same CA with {pki.client_cert.name} and {pki.client_key.name}.",
+    ]
+    click.echo("\n".join(lines))

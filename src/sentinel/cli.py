@@ -1,0 +1,97 @@
+"""The ``sentinel`` command: run the server and operate the fleet from a shell.
+
+Client commands talk to the fleet API over gRPC through ``sentinel.fleet``; the
+connection options below (each with a ``SENTINEL_*`` default) apply to all of them.
+A failed call prints one red line on stderr and exits with a code that says what went
+wrong: 3 not found, 4 invalid argument, 5 not authenticated or not allowed,
+6 server unreachable, 1 anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.text import Text
+
+from sentinel._cli.audit import audit
+from sentinel._cli.connection import Connection
+from sentinel._cli.directives import directives, quarantine
+from sentinel._cli.fleet import fleet, gpu
+from sentinel._cli.render import console
+from sentinel._cli.server import certs, serve
+from sentinel.fleet import SentinelError
+
+__all__ = ["cli", "main"]
+
+
+class _Sentinel(click.Group):
+    """Turns SDK errors into one line and an exit code instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SentinelError as exc:
+            conn: Connection = ctx.obj
+            message, code = conn.explain(exc)
+            console(stderr=True).print(Text.assemble(("error: ", "bold red"), (message, "red")))
+            ctx.exit(code)
+
+
+_PEM = click.Path(exists=True, dir_okay=False)
+
+
+@click.group(cls=_Sentinel)
+@click.option(
+    "--endpoint",
+    envvar="SENTINEL_ENDPOINT",
+    default="127.0.0.1:50051",
+    show_default=True,
+    show_envvar=True,
+    help="host:port of the gRPC fleet API.",
+)
+@click.option(
+    "--ca-cert",
+    envvar="SENTINEL_CA_CERT",
+    type=_PEM,
+    show_envvar=True,
+    help="CA (PEM) that verifies the server; turns TLS on.",
+)
+@click.option(
+    "--client-cert",
+    envvar="SENTINEL_CLIENT_CERT",
+    type=_PEM,
+    show_envvar=True,
+    help="Client certificate (PEM) for mTLS.",
+)
+@click.option(
+    "--client-key",
+    envvar="SENTINEL_CLIENT_KEY",
+    type=_PEM,
+    show_envvar=True,
+    help="Client private key (PEM) for mTLS.",
+)
+@click.option("--token", envvar="SENTINEL_TOKEN", show_envvar=True, help="Operator bearer token.")
+@click.option(
+    "--timeout",
+    envvar="SENTINEL_TIMEOUT",
+    default=30.0,
+    show_default=True,
+    show_envvar=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds each call may take.",
+)
+@click.version_option(package_name="sentinel")
+@click.pass_context
+def cli(ctx: click.Context, **options: Any) -> None:
+    """Sentinel: find GPUs that compute wrong answers and take them out of service."""
+    ctx.obj = Connection(**options)
+
+
+for command in (serve, fleet, gpu, quarantine, directives, audit, certs):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``sentinel`` console script."""
+    cli(prog_name="sentinel")

@@ -1,0 +1,396 @@
+"""The fleet engine: one writer thread applies every change; queries read memory.
+
+Agents' reports, directives and config changes are queued as operations. The writer
+drains the queue in batches, applies each operation to the in-memory state, and writes
+the batch's rows and audit entries in one transaction. Readers never touch SQL except
+for history, which is kept only in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, select
+
+from sentinel.core.ledger import Ledger
+from sentinel.core.meta import get_or_create_secret
+from sentinel.core.pagination import PageTokenCodec
+from sentinel.fleet.engine import _apply
+from sentinel.fleet.engine._tx import Batch
+from sentinel.fleet.engine.correlation import Correlator, GpuInfo
+from sentinel.fleet.engine.metrics import EngineMetrics
+from sentinel.fleet.engine.policy import EnginePolicy
+from sentinel.fleet.engine.rates import WindowCounter
+from sentinel.fleet.engine.reliability import BetaReliability
+from sentinel.fleet.engine.state import Agent, FleetState, Gpu, sm_array
+from sentinel.fleet.engine.store import (
+    AgentRow,
+    ConfigRow,
+    DirectiveRow,
+    GpuRow,
+    TmrCanaryRow,
+    TrustEdgeRow,
+)
+from sentinel.fleet.engine.trust import TrustGraph
+from sentinel.v1 import agent_pb2, types_pb2
+
+log = logging.getLogger("sentinel.fleet.engine")
+
+T = TypeVar("T")
+
+_MAX_BATCH_REPORTS = 4096
+_MAX_BATCH_OPS = 512
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine could not persist a batch; the caller may retry."""
+
+
+class EngineValidationError(ValueError):
+    """An operation was refused because its input is invalid; nothing was changed."""
+
+
+class EngineNotFound(LookupError):
+    """An operation named a GPU, directive or agent the engine does not know."""
+
+
+@dataclass
+class _Op:
+    fn: Callable[[Batch], Any]
+    future: Future[Any]
+    reports: int
+    enqueued: float
+
+
+def default_config() -> agent_pb2.AgentConfig:
+    """The probe schedule and budget agents get before anyone changes them."""
+    sched = [
+        (types_pb2.PROBE_TYPE_FMA, 60, 1.0, 1, 5000),
+        (types_pb2.PROBE_TYPE_TENSOR_CORE, 120, 0.25, 2, 10000),
+        (types_pb2.PROBE_TYPE_TRANSCENDENTAL, 300, 0.25, 3, 5000),
+        (types_pb2.PROBE_TYPE_AES, 300, 0.25, 3, 5000),
+        (types_pb2.PROBE_TYPE_MEMORY, 900, 0.05, 4, 30000),
+        (types_pb2.PROBE_TYPE_REGISTER_FILE, 600, 0.25, 4, 5000),
+        (types_pb2.PROBE_TYPE_SHARED_MEMORY, 600, 0.25, 4, 5000),
+    ]
+    return agent_pb2.AgentConfig(
+        config_version=1,
+        probe_schedule=[
+            types_pb2.ProbeScheduleEntry(
+                type=t, period_seconds=p, sm_coverage=c, priority=pr, enabled=True, timeout_ms=to
+            )
+            for t, p, c, pr, to in sched
+        ],
+        overhead_budget_pct=2.0,
+        sampling_rates={"inference_monitor": 1.0, "training_monitor": 1.0},
+    )
+
+
+class FleetEngine:
+    """The SDC correlation engine of one server process.
+
+    Args:
+        db: SQLAlchemy engine whose database has been migrated.
+        policy: Thresholds, priors and windows (see ``EnginePolicy``).
+        batch_size: Entries per Merkle batch of the audit ledger.
+        clock: Time source in epoch seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        db: Engine,
+        policy: EnginePolicy | None = None,
+        *,
+        batch_size: int = 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.policy = policy or EnginePolicy()
+        self.clock = clock
+        self.component_id = f"sentinel-engine@{socket.gethostname()}"
+        self.ledger = Ledger(db, batch_size=batch_size)
+        self.page_tokens = PageTokenCodec(get_or_create_secret(db, "page_token_secret"))
+        self.state = FleetState()
+        self.trust = TrustGraph()
+        self.correlator = Correlator(self.policy, self._gpu_info, self._version_counts)
+        self.metrics = EngineMetrics(self)
+        self.fleet_failures = WindowCounter(self.policy.rate_window_seconds)
+        self.config = default_config()
+        self.seen_reports: dict[str, None] = {}
+        self.canaries: dict[str, dict[str, Any]] = {}
+        self.pending: dict[str, types_pb2.QuarantineDirective] = {}
+        self.rng = random.Random()
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._listeners: list[Callable[[str, Any], None]] = []
+        self._thread: threading.Thread | None = None
+        self._depth = 0
+        self._load()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread and record a startup system event."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="sentinel-engine", daemon=True)
+        self._thread.start()
+        self.submit(lambda b: _apply.system_event(self, b, "startup", "engine started")).result()
+
+    def stop(self) -> None:
+        """Record a shutdown event, drain the queue and stop the writer."""
+        if self._thread is None:
+            return
+        self.submit(lambda b: _apply.system_event(self, b, "shutdown", "engine stopped")).result()
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def add_listener(self, fn: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call ``fn(kind, payload)`` after each commit ("directive", "config", "tmr").
+
+        Returns a function that removes the listener. Listeners run on the writer thread
+        and must not block.
+        """
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
+    def emit(self, kind: str, payload: Any) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(kind, payload)
+            except Exception:  # a broken listener must not stop the engine
+                log.exception("engine listener failed")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._depth
+
+    # -- the writer ------------------------------------------------------------------
+
+    def submit(self, fn: Callable[[Batch], T], reports: int = 0) -> Future[T]:
+        """Queue an operation for the writer; the future resolves after its commit."""
+        if self._thread is None:
+            raise EngineUnavailable("engine is not running")
+        fut: Future[T] = Future()
+        self._depth += 1
+        self._queue.put(_Op(fn, fut, reports, time.perf_counter()))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            ops = [first]
+            reports = first.reports
+            stop = False
+            while reports < _MAX_BATCH_REPORTS and len(ops) < _MAX_BATCH_OPS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                ops.append(nxt)
+                reports += nxt.reports
+            self._process(ops)
+            if stop:
+                return
+
+    def _process(self, ops: list[_Op]) -> None:
+        batch = Batch(now=self.clock())
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        try:
+            with self.ledger.transaction() as (conn, append):
+                for op in ops:
+                    try:
+                        with self.state.lock:
+                            results.append((op, op.fn(batch), None))
+                    except (EngineValidationError, EngineNotFound, ValueError) as exc:
+                        results.append((op, None, exc))
+                if batch.ledger:
+                    append(batch.ledger)
+                batch.flush(conn)
+        except Exception as exc:
+            log.exception("engine batch failed; reloading state from the database")
+            with self.state.lock:
+                self._load()
+            err = EngineUnavailable(f"engine could not persist the batch: {exc}")
+            for op in ops:
+                self._depth -= 1
+                op.future.set_exception(err)
+            return
+        batch.committed()
+        done = time.perf_counter()
+        for op, result, exc in results:
+            self._depth -= 1
+            if op.reports:
+                self.metrics.observe_ingest(op.reports, done - op.enqueued)
+            if exc is None:
+                op.future.set_result(result)
+            else:
+                op.future.set_exception(exc)
+        for fn in batch.after_commit:
+            fn()
+
+    # -- loading -------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """(Re)build the in-memory state from the database."""
+        state = FleetState()
+        p = self.policy
+        with self.db.connect() as conn:
+            for r in conn.execute(select(GpuRow.__table__)).mappings():
+                gpu = Gpu(
+                    uuid=r["uuid"],
+                    hostname=r["hostname"],
+                    device_index=r["device_index"],
+                    model=r["model"],
+                    driver_version=r["driver_version"],
+                    firmware_version=r["firmware_version"],
+                    sm_count=r["sm_count"],
+                    state=r["state"],
+                    state_changed_us=r["state_changed_us"],
+                    state_change_reason=r["state_change_reason"],
+                    rel=BetaReliability(r["alpha"], r["beta"], r["reliability_updated"]),
+                    sm=sm_array(r["sm_blob"], r["sm_count"], p),
+                    fail_window=WindowCounter(p.rate_window_seconds),
+                    anomaly_window=WindowCounter(p.rate_window_seconds),
+                    probe_pass_count=r["probe_pass_count"],
+                    probe_fail_count=r["probe_fail_count"],
+                    anomaly_count=r["anomaly_count"],
+                    last_probe_us=r["last_probe_us"],
+                    last_anomaly_us=r["last_anomaly_us"],
+                    passes_since_deep_test=r["passes_since_deep_test"],
+                    deep_test_types=r["deep_test_types"],
+                    deep_test_failed=r["deep_test_failed"],
+                    agent_id=r["agent_id"],
+                    registered_us=r["registered_us"],
+                    persisted=True,
+                )
+                gpu.sm_disabled = _apply.load_disabled(r["sm_disabled"])
+                gpu.sm_persisted_us = int(self.clock() * 1e6)
+                state.add(gpu)
+            for r in conn.execute(select(AgentRow.__table__)).mappings():
+                state.agents[r["agent_id"]] = Agent(
+                    agent_id=r["agent_id"],
+                    hostname=r["hostname"],
+                    agent_version=r["agent_version"],
+                    registered_us=r["registered_us"],
+                    last_heartbeat_us=r["last_heartbeat_us"],
+                    config_version=r["config_version"],
+                    config_error=r["config_error"],
+                    persisted=True,
+                )
+            cfg = conn.execute(
+                select(ConfigRow.config).order_by(ConfigRow.version.desc()).limit(1)
+            ).scalar()
+            edges = conn.execute(select(TrustEdgeRow.__table__)).mappings().all()
+            pending = conn.execute(
+                select(DirectiveRow.__table__).where(DirectiveRow.status == "pending")
+            ).mappings()
+            self.pending = {r["directive_id"]: _apply.directive_from_row(r) for r in pending}
+            canaries = conn.execute(
+                select(TmrCanaryRow.__table__).where(TmrCanaryRow.status == "open")
+            ).mappings()
+            self.canaries = {r["canary_id"]: _apply.canary_from_row(r) for r in canaries}
+        if cfg is not None:
+            self.config = agent_pb2.AgentConfig.FromString(cfg)
+        self.trust = TrustGraph()
+        self.trust.load(
+            _apply.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges
+        )
+        self.state = state
+        self.seen_reports = dict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
+
+    def _gpu_info(self, uuid: str) -> GpuInfo | None:
+        g = self.state.gpus.get(uuid)
+        if g is None:
+            return None
+        return GpuInfo(g.uuid, g.hostname, g.model, g.driver_version, g.firmware_version)
+
+    def _version_counts(self) -> dict[tuple[str, str], int]:
+        return dict(self.state.version_count)
+
+    # -- operations (all go through the writer) -------------------------------------
+
+    def register_agent(self, req: agent_pb2.RegisterAgentRequest) -> agent_pb2.RegisterAgentResponse:
+        """Register a host and its GPUs; returns the agent id and the current config."""
+        return self.submit(lambda b: _apply.register_agent(self, b, req)).result()
+
+    def ingest_probe_results(self, reports: Sequence[agent_pb2.ProbeReport]) -> agent_pb2.ReportAck:
+        """Apply probe reports (blocking until committed)."""
+        return self.submit_probe_results(reports).result()
+
+    def submit_probe_results(
+        self, reports: Sequence[agent_pb2.ProbeReport]
+    ) -> Future[agent_pb2.ReportAck]:
+        return self.submit(lambda b: _apply.probe_results(self, b, reports), len(reports))
+
+    def submit_anomalies(
+        self, reports: Sequence[agent_pb2.AnomalyReport]
+    ) -> Future[agent_pb2.ReportAck]:
+        return self.submit(lambda b: _apply.anomalies(self, b, reports), len(reports))
+
+    def submit_tmr_results(
+        self, reports: Sequence[agent_pb2.TmrReport]
+    ) -> Future[agent_pb2.ReportAck]:
+        return self.submit(lambda b: _apply.tmr_results(self, b, reports), len(reports))
+
+    def submit_telemetry(
+        self, samples: Sequence[agent_pb2.GpuTelemetry]
+    ) -> Future[agent_pb2.ReportAck]:
+        return self.submit(lambda b: _apply.telemetry(self, b, samples), len(samples))
+
+    def issue_directive(
+        self, req: Any, *, identity: str = ""
+    ) -> Future[types_pb2.DirectiveResponse]:
+        """Issue a quarantine directive (an ``IssueQuarantineRequest``)."""
+        return self.submit(lambda b: _apply.issue_directive(self, b, req, identity))
+
+    def review_directive(
+        self, directive_id: str, approve: bool, reviewer: str, comment: str
+    ) -> Future[types_pb2.DirectiveResponse]:
+        return self.submit(
+            lambda b: _apply.review_directive(self, b, directive_id, approve, reviewer, comment)
+        )
+
+    def update_config(self, update: types_pb2.ConfigUpdate) -> Future[types_pb2.ConfigAck]:
+        return self.submit(lambda b: _apply.update_config(self, b, update))
+
+    def ack_config(self, ack: types_pb2.ConfigAck, agent_id: str) -> Future[None]:
+        return self.submit(lambda b: _apply.ack_config(self, b, ack, agent_id))
+
+    def create_tmr_canary(self, participants: Sequence[str] | None = None) -> Future[str | None]:
+        """Start a TMR canary on ``participants`` (or a triple the trust graph picks)."""
+        return self.submit(lambda b: _apply.create_canary(self, b, participants))
+
+    def heartbeat(self, agent_id: str) -> int:
+        """Record a heartbeat; returns the current config version. Memory only, cheap."""
+        with self.state.lock:
+            agent = self.state.agents.get(agent_id)
+            if agent is None:
+                raise EngineNotFound(f"agent {agent_id!r} is not registered; register first")
+            agent.last_heartbeat_us = int(self.clock() * 1e6)
+        return int(self.config.config_version)
+
+    def active_agents(self) -> int:
+        cutoff = (self.clock() - self.policy.active_agent_timeout_seconds) * 1e6
+        return sum(1 for a in self.state.agents.values() if a.last_heartbeat_us >= cutoff)
+
+    def gpus_of(self, hostname: str) -> Iterable[Gpu]:
+        return [self.state.gpus[u] for u in sorted(self.state.by_host.get(hostname, ()))]
