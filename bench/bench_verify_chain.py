@@ -37,7 +37,10 @@ def _raw_sha256_seconds(ledger: Ledger, n: int) -> float:
     payloads = [
         e.previous_hash
         + canonical_bytes(
-            e.entry_id, e.entry_type, (e.timestamp - EPOCH) // timedelta(microseconds=1), e.gpu_uuid,
+            e.entry_id,
+            e.entry_type,
+            (e.timestamp - EPOCH) // timedelta(microseconds=1),
+            e.gpu_uuid,
             e.data,
         )
         for e in _all_entries(ledger, n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,44 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(raw, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+OPERATOR_TOKEN = "operator-secret-token"
+
+
+def start_server(tmp_path: Path, database_url: str = "", **kwargs: Any) -> Any:
+    """Start a real Sentinel server on free gRPC and HTTP ports."""
+    from sentinel.server.app import SentinelServer
+    from sentinel.server.settings import ServerSettings
+
+    settings = ServerSettings(
+        grpc_port=0,
+        http_port=0,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        operator_tokens=(f"alice:{OPERATOR_TOKEN}",),
+        **kwargs,
+    )
+    return SentinelServer(settings).start()
+
+
+@pytest.fixture
+def fleet_server(tmp_path: Path) -> Iterator[Any]:
+    """A real Sentinel server (SQLite under tmp_path) on free gRPC and HTTP ports."""
+    server = start_server(tmp_path)
+    server.operator_token = OPERATOR_TOKEN  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_server(tmp_path: Path, db_url: str) -> Iterator[Any]:
+    """A real Sentinel server on SQLite and, again, on PostgreSQL."""
+    server = start_server(tmp_path, db_url)
+    server.operator_token = OPERATOR_TOKEN
+    try:
+        yield server
+    finally:
+        server.stop()

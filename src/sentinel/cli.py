@@ -34,7 +34,9 @@ class _Sentinel(click.Group):
         except SentinelError as exc:
             conn: Connection = ctx.obj
             message, code = conn.explain(exc)
-            console(stderr=True).print(Text.assemble(("error: ", "bold red"), (message, "red")))
+            console(stderr=True).print(
+                Text.assemble(("error: ", "bold red"), (message, "red")), soft_wrap=True
+            )
             ctx.exit(code)
 
 

@@ -88,8 +88,7 @@ def test_append_hashes_canonical_bytes_onto_the_chain(ledger: Ledger) -> None:
 
 def test_canonical_bytes_layout() -> None:
     assert canonical_bytes(1, 2, -3, "ab", b"xyz") == (
-        bytes.fromhex("0000000000000001" "02" "fffffffffffffffd" "0002") + b"ab"
-        b"\x00\x00\x00\x03xyz"
+        bytes.fromhex("000000000000000102fffffffffffffffd0002") + b"ab\x00\x00\x00\x03xyz"
     )
     assert canonical_bytes(1, 2, 3, None, b"") != canonical_bytes(1, 2, 3, "", b"")
 
@@ -225,7 +224,7 @@ TAMPERING = {
     ),
     "insert_beyond_head": (
         [
-            f"INSERT INTO ledger_entries SELECT entry_id + {N}, entry_type, \"timestamp\", "
+            f'INSERT INTO ledger_entries SELECT entry_id + {N}, entry_type, "timestamp", '
             "gpu_uuid, data, previous_hash, entry_hash, NULL FROM ledger_entries "
             "WHERE entry_id = 3"
         ],
@@ -234,7 +233,7 @@ TAMPERING = {
     ),
     "insert_before_start": (
         [
-            "INSERT INTO ledger_entries SELECT 0, entry_type, \"timestamp\", gpu_uuid, data, "
+            'INSERT INTO ledger_entries SELECT 0, entry_type, "timestamp", gpu_uuid, data, '
             "previous_hash, entry_hash, NULL FROM ledger_entries WHERE entry_id = 3"
         ],
         0,

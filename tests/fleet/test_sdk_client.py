@@ -210,6 +210,20 @@ class FakeFleet(fleet_pb2_grpc.FleetServiceServicer):
         done.wait(10)
 
 
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TLS, token or retry settings from the caller's shell."""
+    for name in (
+        "SENTINEL_CA_CERT",
+        "SENTINEL_CLIENT_CERT",
+        "SENTINEL_CLIENT_KEY",
+        "SENTINEL_TIMEOUT",
+        "SENTINEL_MAX_RETRIES",
+        "SENTINEL_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fleet() -> Iterator[FakeFleet]:
     """A FakeFleet served on a free loopback port; ``fleet.address`` is its target."""
@@ -471,7 +485,11 @@ def test_stream_reconnects_after_unavailable(client: SentinelClient, fleet: Fake
 def test_close_from_another_thread_ends_the_stream(
     client: SentinelClient, fleet: FakeFleet
 ) -> None:
-    closer = threading.Thread(target=lambda: fleet.stream_open.wait(5) and client.close())
+    def close_once_streaming() -> None:
+        fleet.stream_open.wait(5)
+        client.close()
+
+    closer = threading.Thread(target=close_once_streaming)
     closer.start()
 
     client.stream_events(lambda directive: None, action_filter=QuarantineAction.CONDEMN)

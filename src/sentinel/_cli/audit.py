@@ -75,6 +75,7 @@ def export(
     )
     partial = file.with_name(f"{file.name}.partial")
     written = 0
+    progress_console = console(stderr=True)
     with conn.open() as client:
         try:
             with (
@@ -84,8 +85,9 @@ def export(
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
-                    console=console(stderr=True),
+                    console=progress_console,
                     transient=True,
+                    disable=not progress_console.is_terminal,
                 ) as progress,
             ):
                 task = progress.add_task("export", total=None)

@@ -76,8 +76,11 @@ def status(
     gpus.sort(key=lambda gpu: gpu.reliability_score)
     shown = gpus[:limit] if limit else gpus
     table = Table(title="GPUs, least reliable first", title_justify="left")
-    for column in ("UUID", "host", "idx", "model", "state"):
-        table.add_column(column, no_wrap=column == "UUID")
+    table.add_column("UUID", no_wrap=True)
+    table.add_column("host")
+    table.add_column("idx", justify="right")
+    table.add_column("model")
+    table.add_column("state")
     for column in ("reliability", "pass/fail", "anomalies", "fail rate/h"):
         table.add_column(column, justify="right")
     for gpu in shown:
@@ -201,33 +204,39 @@ def history(
 
     out = console()
     out.print(f"History of {uuid} from {when(since)} to {when(end)}")
-    table = Table(title=f"State transitions ({len(transitions)})", title_justify="left")
-    for column in ("time", "from", "to", "reason", "by"):
-        table.add_column(column)
-    for move in transitions:
-        table.add_row(
-            when(move.timestamp),
-            state_text(move.from_state),
-            state_text(move.to_state),
-            move.reason,
-            move.initiated_by,
-        )
-    out.print(table)
+    if transitions:
+        table = Table(title=f"State transitions ({len(transitions)})", title_justify="left")
+        for column in ("time", "from", "to", "reason", "by"):
+            table.add_column(column)
+        for move in transitions:
+            table.add_row(
+                when(move.timestamp),
+                state_text(move.from_state),
+                state_text(move.to_state),
+                move.reason,
+                move.initiated_by,
+            )
+        out.print(table)
+    else:
+        out.print("State transitions: none in this range.")
 
-    table = Table(title=f"Correlations ({len(correlations)})", title_justify="left")
-    for column in ("time", "pattern", "severity", "confidence", "SM", "description", "action"):
-        table.add_column(column, justify="right" if column == "confidence" else "left")
-    for event in correlations:
-        table.add_row(
-            when(event.timestamp),
-            event.pattern_type.name,
-            event.severity.name,
-            f"{event.confidence:.2f}",
-            str(event.attributed_sm.sm_id) if event.attributed_sm else "",
-            event.description,
-            event.recommended_action,
-        )
-    out.print(table)
+    if correlations:
+        table = Table(title=f"Correlations ({len(correlations)})", title_justify="left")
+        for column in ("time", "pattern", "severity", "confidence", "SM", "description", "action"):
+            table.add_column(column, justify="right" if column == "confidence" else "left")
+        for event in correlations:
+            table.add_row(
+                when(event.timestamp),
+                event.pattern_type.name,
+                event.severity.name,
+                f"{event.confidence:.2f}",
+                str(event.attributed_sm.sm_id) if event.attributed_sm else "",
+                event.description,
+                event.recommended_action,
+            )
+        out.print(table)
+    else:
+        out.print("Correlations: none in this range.")
 
     if scores:
         out.print(

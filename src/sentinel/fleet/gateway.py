@@ -144,7 +144,12 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         if request.action == types_pb2.QUARANTINE_ACTION_CONDEMN:
             who = await self.auth.arequire_operator(context, "issuing CONDEMN")
         return await _guard(
-            context, lambda: _wait(self.engine.issue_directive(request, identity=who.name))
+            context,
+            lambda: _wait(
+                self.engine.issue_directive(
+                    request, identity="" if who.via == "anonymous" else who.name
+                )
+            ),
         )
 
     async def ListDirectives(self, request: Any, context: Any) -> fleet_pb2.ListDirectivesResponse:

@@ -421,6 +421,11 @@ def evaluate(eng: FleetEngine, b: Batch, g: Gpu, ts: float) -> None:
             )
             _dispatch(eng, b, g, directive)
         return
+    if (
+        g.state == GpuState.QUARANTINED
+        and b.now_us - g.state_changed_us < p.deep_test_delay_seconds * 1e6
+    ):
+        return
     target = policy_target(inp, p)
     if target is None:
         return

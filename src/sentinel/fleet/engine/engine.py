@@ -149,7 +149,10 @@ class FleetEngine:
         """Record a shutdown event, drain the queue and stop the writer."""
         if self._thread is None:
             return
-        self.submit(lambda b: _apply.system_event(self, b, "shutdown", "engine stopped")).result()
+        try:
+            self.submit(lambda b: _apply.system_event(self, b, "shutdown", "engine stopped")).result()
+        except EngineUnavailable:
+            log.exception("could not record the shutdown event")
         self._queue.put(None)
         self._thread.join()
         self._thread = None
@@ -331,6 +334,24 @@ class FleetEngine:
     def register_agent(self, req: agent_pb2.RegisterAgentRequest) -> agent_pb2.RegisterAgentResponse:
         """Register a host and its GPUs; returns the agent id and the current config."""
         return self.submit(lambda b: _apply.register_agent(self, b, req)).result()
+
+    def register_gpus(
+        self, hostname: str, gpus: Sequence[tuple[str, int, str, str, str, int]]
+    ) -> str:
+        """Register ``(uuid, device_index, model, driver, firmware, sm_count)`` GPUs of a host.
+
+        What an agent's RegisterAgent does, for embedding and tests; returns the agent id.
+        """
+        req = agent_pb2.RegisterAgentRequest(hostname=hostname, agent_version="embedded")
+        for uuid, index, model, driver, firmware, sms in gpus:
+            reg = req.gpus.add(sm_count=sms)
+            reg.gpu.uuid, reg.gpu.hostname, reg.gpu.device_index = uuid, hostname, index
+            reg.gpu.model, reg.gpu.driver_version, reg.gpu.firmware_version = (
+                model,
+                driver,
+                firmware,
+            )
+        return self.register_agent(req).agent_id
 
     def ingest_probe_results(self, reports: Sequence[agent_pb2.ProbeReport]) -> agent_pb2.ReportAck:
         """Apply probe reports (blocking until committed)."""

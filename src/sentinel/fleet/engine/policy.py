@@ -55,6 +55,8 @@ class EnginePolicy:
     """Share of GPU time that probes may take, in percent."""
     auto_deep_test: bool = True
     """Whether a QUARANTINED GPU moves to DEEP_TEST by policy, without an operator."""
+    deep_test_delay_seconds: float = 300.0
+    """Time a GPU stays QUARANTINED before the automatic deep test, so schedulers can drain it."""
     condemn_requires_approval: bool = True
     """Whether condemning a GPU that failed its deep test waits for an operator's approval."""
     suspect_recover_score: float = 0.97
@@ -151,6 +153,7 @@ _RULES: dict[str, tuple[type, Callable[[float], bool], str]] = {
     "tmr_quorum": (int, lambda v: 2 <= v <= 3, "an integer in [2, 3]"),
     "overhead_budget_pct": (float, lambda v: 0 < v <= 100, "a percentage in (0, 100]"),
     "auto_deep_test": (bool, lambda v: True, "a boolean (true/false)"),
+    "deep_test_delay_seconds": (float, _non_negative, "a number of seconds >= 0"),
     "condemn_requires_approval": (bool, lambda v: True, "a boolean (true/false)"),
     "suspect_recover_score": (float, _unit, "a number in [0, 1]"),
     "temperature_limit_c": (float, _positive, "degrees Celsius > 0"),
