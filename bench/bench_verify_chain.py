@@ -10,10 +10,11 @@ import hashlib
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from sentinel.core.db import make_engine, migrate
-from sentinel.core.ledger import EntryType, Ledger, LedgerRecord, canonical_bytes
+from sentinel.core.ledger import EntryType, Ledger, LedgerRecord, StoredEntry, canonical_bytes
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,7 +33,7 @@ def _records(first: int, count: int) -> list[LedgerRecord]:
     ]
 
 
-def _raw_sha256_seconds(ledger: Ledger, n: int) -> float:
+def _raw_sha256_seconds(ledger: Ledger) -> float:
     """One hashlib.sha256 per entry over the same previous_hash + canonical bytes."""
     payloads = [
         e.previous_hash
@@ -43,7 +44,7 @@ def _raw_sha256_seconds(ledger: Ledger, n: int) -> float:
             e.gpu_uuid,
             e.data,
         )
-        for e in _all_entries(ledger, n)
+        for e in _all_entries(ledger)
     ]
     began = time.perf_counter()
     sha = hashlib.sha256
@@ -52,7 +53,7 @@ def _raw_sha256_seconds(ledger: Ledger, n: int) -> float:
     return time.perf_counter() - began
 
 
-def _all_entries(ledger: Ledger, n: int):  # noqa: ANN202 - a generator of StoredEntry
+def _all_entries(ledger: Ledger) -> Iterator[StoredEntry]:
     token = ""
     while True:
         page, token, _ = ledger.query(limit=1000, page_token=token)
@@ -75,7 +76,7 @@ def main() -> None:
         for first in range(len(ledger) + 1, args.entries + 1, 5000):
             ledger.append(_records(first, min(5000, args.entries - first + 1)))
         print(f"built {len(ledger):,} entries in {time.perf_counter() - began:.1f} s")
-        raw = _raw_sha256_seconds(ledger, args.entries)
+        raw = _raw_sha256_seconds(ledger)
         print(f"{'mode':<14}{'median s':>10}{'entries/s':>14}{'x raw sha256':>14}")
         for merkle in (True, False):
             times = []

@@ -102,7 +102,7 @@ def test_batches_carry_merkle_roots(ledger: Ledger, engine: Engine) -> None:
     assert [(b, lo, hi) for b, lo, hi, _ in batches] == [
         (k, (k - 1) * BATCH + 1, k * BATCH) for k in range(1, N // BATCH + 1)
     ]
-    for batch_no, lo, hi, root in batches:
+    for _, lo, hi, root in batches:
         assert bytes(root) == merkle_root(hashes[lo - 1 : hi])
         entry = ledger.get(hi)
         assert entry is not None
@@ -132,7 +132,7 @@ def test_unmigrated_database_is_refused(tmp_path: Any) -> None:
 
 def test_bad_records_are_refused_and_append_nothing(engine: Engine) -> None:
     ledger = Ledger(engine)
-    naive = LedgerRecord(1, datetime(2025, 1, 1), None, b"")  # noqa: DTZ001
+    naive = LedgerRecord(1, datetime(2025, 1, 1), None, b"")
     with pytest.raises(LedgerError, match="no timezone"):
         ledger.append([_record(1), naive])
     with pytest.raises(LedgerError, match="entry_type"):
@@ -146,10 +146,15 @@ def test_transaction_rolls_back_entries_and_caller_rows(engine: Engine) -> None:
     ledger = Ledger(engine, batch_size=BATCH)
     ledger.append([_record(1)])
     head = ledger.head()
-    with pytest.raises(RuntimeError, match="boom"), ledger.transaction() as (conn, append):
-        assert append([_record(2), _record(3)]) == [2, 3]
-        set_meta(conn, "caller_row", "written")
-        raise RuntimeError("boom")
+
+    def fail_midway() -> None:
+        with ledger.transaction() as (conn, append):
+            assert append([_record(2), _record(3)]) == [2, 3]
+            set_meta(conn, "caller_row", "written")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_midway()
     assert ledger.head() == head
     assert ledger.get(2) is None
     with engine.connect() as conn:
@@ -162,6 +167,45 @@ def test_transaction_rolls_back_entries_and_caller_rows(engine: Engine) -> None:
         assert get_meta(conn, "caller_row") == "written"
     assert len(ledger) == 4
     assert ledger.verify().batches_verified == 1
+
+
+def test_query_filters_and_counts(ledger: Ledger) -> None:
+    entries, token, total = ledger.query(gpu_uuid="GPU-1", limit=1000)
+    expected = [i for i in range(1, N + 1) if i % 5 and i % 3 == 1]
+    assert ([e.entry_id for e in entries], token, total) == (expected, "", len(expected))
+    probes = ledger.query(entry_type=EntryType.PROBE_RESULT)[0]
+    assert [e.entry_id for e in probes] == [i for i in range(1, N + 1) if i % 6 == 0]
+    window = ledger.query(start=_record(3).timestamp, end=_record(6).timestamp)[0]
+    assert [e.entry_id for e in window] == [3, 4, 5]
+    assert ledger.query(start=T0, end=T0) == ([], "", 0)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_query_pages_through_everything(ledger: Ledger, descending: bool) -> None:
+    seen, token = [], ""
+    while True:
+        page, token, total = ledger.query(limit=3, page_token=token, descending=descending)
+        assert total == N
+        seen += [e.entry_id for e in page]
+        if not token:
+            break
+    assert seen == sorted(range(1, N + 1), reverse=descending)
+
+
+def test_query_refuses_bad_arguments_and_tokens(ledger: Ledger, engine: Engine) -> None:
+    for limit in (0, 1001):
+        with pytest.raises(ValueError, match="limit must be between 1 and 1000"):
+            ledger.query(limit=limit)
+    with pytest.raises(ValueError, match="is after end"):
+        ledger.query(start=T0 + timedelta(1), end=T0)
+    token = ledger.query(limit=2)[1]
+    assert Ledger(engine, batch_size=BATCH).query(limit=2, page_token=token)[0][0].entry_id == 3
+    with pytest.raises(InvalidPageToken, match="different query"):
+        ledger.query(limit=2, page_token=token, gpu_uuid="GPU-1")
+    with pytest.raises(InvalidPageToken, match="signature does not match"):
+        ledger.query(limit=2, page_token=token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    with pytest.raises(InvalidPageToken, match="malformed"):
+        ledger.query(page_token="%%%")
 
 
 def test_meta_upsert_and_secret_are_stable(engine: Engine) -> None:

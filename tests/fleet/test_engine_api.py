@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -441,3 +442,18 @@ def test_verify_chain_finds_tampering(fleet: Fleet, tamper: str) -> None:
     assert not bad.valid
     assert bad.first_invalid_entry_id in (10, 11)
     assert bad.failure_description
+
+
+def test_tick_schedules_tmr_and_deep_tests(fleet: Fleet) -> None:
+    engine = fleet.server.engine
+    engine.tick().result()
+    assert len(engine.canaries) == 1
+    canary = next(iter(engine.canaries.values()))
+    assert len(set(canary["participants"])) == 3
+    fleet.probe(gpu_uuid(3), types_pb2.PROBE_RESULT_FAIL, n=3)
+    assert fleet.health(gpu_uuid(3)).state == types_pb2.GPU_HEALTH_STATE_QUARANTINED
+    engine.tick().result()
+    assert fleet.health(gpu_uuid(3)).state == types_pb2.GPU_HEALTH_STATE_QUARANTINED
+    engine.clock = lambda: time.time() + 400  # past deep_test_delay_seconds
+    engine.tick().result()
+    assert fleet.health(gpu_uuid(3)).state == types_pb2.GPU_HEALTH_STATE_DEEP_TEST

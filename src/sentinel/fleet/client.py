@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Self, TypeVar
 
 import grpc
@@ -99,12 +99,7 @@ class SentinelClient:
                 token=token,
             )
         )
-        config, credentials = base.config, base.credentials()
-        if credentials is None:
-            channel = grpc.insecure_channel(config.endpoint, options=config.options)
-        else:
-            channel = grpc.secure_channel(config.endpoint, credentials, options=config.options)
-        return cls(base, channel, asynchronous=False)
+        return cls._open(base, grpc, asynchronous=False)
 
     @classmethod
     async def aconnect(
@@ -128,12 +123,16 @@ class SentinelClient:
                 token=token,
             )
         )
+        return cls._open(base, grpc.aio, asynchronous=True)
+
+    @classmethod
+    def _open(cls, base: BaseClient, channels: ModuleType, *, asynchronous: bool) -> SentinelClient:
         config, credentials = base.config, base.credentials()
         if credentials is None:
-            channel = grpc.aio.insecure_channel(config.endpoint, options=config.options)
+            channel = channels.insecure_channel(config.endpoint, options=config.options)
         else:
-            channel = grpc.aio.secure_channel(config.endpoint, credentials, options=config.options)
-        return cls(base, channel, asynchronous=True)
+            channel = channels.secure_channel(config.endpoint, credentials, options=config.options)
+        return cls(base, channel, asynchronous=asynchronous)
 
     def _check_kind(self, *, asynchronous: bool) -> None:
         if asynchronous == self._asynchronous:

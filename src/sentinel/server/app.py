@@ -32,6 +32,9 @@ _SERVICES = (
 )
 
 
+_TICK_SECONDS = 5.0
+
+
 @dataclass
 class _Bound:
     grpc_port: int
@@ -146,14 +149,26 @@ class SentinelServer:
         if http_task.done():
             await http_task
         self._bound = _Bound(grpc_port, sock.getsockname()[1])
+        ticker = asyncio.create_task(self._tick())
         self._ready.set()
         await self._stop.wait()
+        ticker.cancel()
         for name in (*_SERVICES, ""):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         http.should_exit = True
         await server.stop(grace=2)
         await http_task
         fanout.close()
+
+
+    async def _tick(self) -> None:
+        """Drive the engine's time-based policy (deep tests, TMR canaries)."""
+        while True:
+            await asyncio.sleep(_TICK_SECONDS)
+            try:
+                await asyncio.wrap_future(self.engine.tick())
+            except Exception:
+                log.exception("engine tick failed")
 
 
 def run_server(settings: ServerSettings) -> None:

@@ -940,3 +940,20 @@ def recent_report_ids(db: Engine, ledger: Ledger, window: int = 100_000) -> list
             except Exception:  # an unparsable entry is verify's business, not start-up's
                 continue
     return out
+
+
+def tick(eng: FleetEngine, b: Batch) -> None:
+    """Time-driven policy: automatic deep tests, TMR canary scheduling and expiry."""
+    for g in [g for g in eng.state.gpus.values() if g.state == GpuState.QUARANTINED]:
+        evaluate(eng, b, g, b.now)
+    period_us = eng.policy.tmr_period_seconds * 1e6
+    for c in list(eng.canaries.values()):
+        if b.now_us - c["created_us"] > 2 * period_us:
+            c["status"] = "expired"
+            eng.canaries.pop(c["canary_id"])
+            b.canaries[c["canary_id"]] = _canary_row(c)
+            missing = sorted(set(c["participants"]) - set(c["digests"]))
+            system_event(eng, b, "tmr_expired", f"canary {c['canary_id']}: no result from {missing}")
+    if b.now - eng.last_canary >= eng.policy.tmr_period_seconds:
+        eng.last_canary = b.now
+        create_canary(eng, b, None)

@@ -129,6 +129,7 @@ class FleetEngine:
         self.canaries: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, types_pb2.QuarantineDirective] = {}
         self.rng = random.Random()
+        self.last_canary = 0.0
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._listeners: list[Callable[[str, Any], None]] = []
         self._thread: threading.Thread | None = None
@@ -399,6 +400,10 @@ class FleetEngine:
     def create_tmr_canary(self, participants: Sequence[str] | None = None) -> Future[str | None]:
         """Start a TMR canary on ``participants`` (or a triple the trust graph picks)."""
         return self.submit(lambda b: _apply.create_canary(self, b, participants))
+
+    def tick(self) -> Future[None]:
+        """Run the time-driven policy once (the server calls this every few seconds)."""
+        return self.submit(lambda b: _apply.tick(self, b))
 
     def heartbeat(self, agent_id: str) -> int:
         """Record a heartbeat; returns the current config version. Memory only, cheap."""
