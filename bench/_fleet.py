@@ -105,7 +105,12 @@ _ALL_PASS = bytes([1]) * H100_SMS
 
 
 def make_batches(
-    uuids: list[str], n_batches: int, size: int, *, seed: int, fail_ratio: float = 0.001,
+    uuids: list[str],
+    n_batches: int,
+    size: int,
+    *,
+    seed: int,
+    fail_ratio: float = 0.001,
     tag: str = "r",
 ) -> list[agent_pb2.ProbeReportBatch]:
     """``n_batches`` batches of ``size`` unique reports over ``uuids`` (round robin)."""

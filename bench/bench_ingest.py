@@ -72,7 +72,12 @@ def _run_direct(engine: Any, batches: list[Any], seconds: float, inflight: int) 
     while window:
         accepted += window.popleft()[0].result().accepted
     elapsed = time.perf_counter() - began
-    return {"accepted": accepted, "elapsed": elapsed, "rtts": rtts, "exhausted": used == len(batches)}
+    return {
+        "accepted": accepted,
+        "elapsed": elapsed,
+        "rtts": rtts,
+        "exhausted": used == len(batches),
+    }
 
 
 def _grpc_send(address: str, payloads: list[bytes], seconds: float, threads: int) -> dict[str, Any]:
@@ -81,9 +86,7 @@ def _grpc_send(address: str, payloads: list[bytes], seconds: float, threads: int
 
     from sentinel.v1 import agent_pb2
 
-    channel = grpc.insecure_channel(
-        address, options=[("grpc.max_send_message_length", 64 << 20)]
-    )
+    channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
     grpc.channel_ready_future(channel).result(timeout=10)
     call = channel.unary_unary(
         REPORT_METHOD,
@@ -126,11 +129,19 @@ def _grpc_send(address: str, payloads: list[bytes], seconds: float, threads: int
     }
 
 
-def _client_process(address: str, uuids: list[str], n: int, seed: int, seconds: float,
-                    threads: int, ready: Any, go: Any, out: Any) -> None:
+def _client_process(
+    address: str,
+    uuids: list[str],
+    n: int,
+    seed: int,
+    seconds: float,
+    threads: int,
+    ready: Any,
+    go: Any,
+    out: Any,
+) -> None:
     payloads = [
-        b.SerializeToString()
-        for b in _fleet.make_batches(uuids, n, BATCH, seed=seed, tag="p")
+        b.SerializeToString() for b in _fleet.make_batches(uuids, n, BATCH, seed=seed, tag="p")
     ]
     ready.set()
     go.wait()
@@ -138,8 +149,9 @@ def _client_process(address: str, uuids: list[str], n: int, seed: int, seconds: 
     out.put(res)
 
 
-def _run_grpc_proc(address: str, uuids: list[str], n: int, seed: int, seconds: float,
-                   threads: int) -> dict[str, Any]:
+def _run_grpc_proc(
+    address: str, uuids: list[str], n: int, seed: int, seconds: float, threads: int
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
     p = ctx.Process(
@@ -177,8 +189,10 @@ def _raw_insert_rate(db: Any, seconds: float, row_bytes: int) -> float:
         n = 0
         began = time.perf_counter()
         while time.perf_counter() - began < seconds:
-            rows = [(n + i, 1, 1_700_000_000_000_000 + n + i, uuid, data, h, h, None)
-                    for i in range(BATCH)]
+            rows = [
+                (n + i, 1, 1_700_000_000_000_000 + n + i, uuid, data, h, h, None)
+                for i in range(BATCH)
+            ]
             cur.executemany(sql, rows)
             raw.commit()
             n += BATCH
@@ -212,8 +226,10 @@ def bench_db(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         hosts = _fleet.fleet(args.gpus, args.hosts)
         uuids = [u for us in hosts.values() for u in us]
         reg = _fleet.register(eng, hosts)
-        print(f"[{kind}] registered {len(uuids):,} GPUs on {len(hosts):,} hosts in {reg:.1f}s",
-              flush=True)
+        print(
+            f"[{kind}] registered {len(uuids):,} GPUs on {len(hosts):,} hosts in {reg:.1f}s",
+            flush=True,
+        )
         n_batches = int(args.seconds * args.max_rate / BATCH) + 1
         seed = 0
         # warm-up: a few seconds of direct ingest (connection pool, caches, first rows)
@@ -225,8 +241,9 @@ def bench_db(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 seed += 1
                 eng.metrics.recent_latencies.clear()
                 if mode == "grpc-proc":
-                    res = _run_grpc_proc(srv.address, uuids, n_batches, seed, args.seconds,
-                                         args.threads)
+                    res = _run_grpc_proc(
+                        srv.address, uuids, n_batches, seed, args.seconds, args.threads
+                    )
                 else:
                     batches = _fleet.make_batches(uuids, n_batches, BATCH, seed=seed, tag=mode)
                     if mode == "direct":
@@ -237,57 +254,87 @@ def bench_db(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                         res = _grpc_send(srv.address, payloads, args.seconds, args.threads)
                 s = _summ(res, list(eng.metrics.recent_latencies))
                 runs.append(s)
-                print(f"[{kind}] {mode:<9} run {i + 1}: {s['rate']:>9,.0f} reports/s over "
-                      f"{s['elapsed']:.1f}s, commit p50 {s['p50'] * 1e3:.1f} ms p99 "
-                      f"{s['p99'] * 1e3:.1f} ms, rtt p50 {s['rtt50'] * 1e3:.1f} ms p99 "
-                      f"{s['rtt99'] * 1e3:.1f} ms{' (batch pool ran out)' if s['exhausted'] else ''}",
-                      flush=True)
+                print(
+                    f"[{kind}] {mode:<9} run {i + 1}: {s['rate']:>9,.0f} reports/s over "
+                    f"{s['elapsed']:.1f}s, commit p50 {s['p50'] * 1e3:.1f} ms p99 "
+                    f"{s['p99'] * 1e3:.1f} ms, rtt p50 {s['rtt50'] * 1e3:.1f} ms p99 "
+                    f"{s['rtt99'] * 1e3:.1f} ms{' (batch pool ran out)' if s['exhausted'] else ''}",
+                    flush=True,
+                )
             rows.append({"db": kind, "mode": mode, "runs": runs})
         raw_rates = []
         row_bytes = len(_fleet.make_batches(uuids, 1, 1, seed=1)[0].reports[0].SerializeToString())
         for _ in range(args.runs):
             raw_rates.append(_raw_insert_rate(eng.db, min(args.seconds, 10.0), row_bytes))
-        print(f"[{kind}] raw executemany ({row_bytes} B rows): "
-              + ", ".join(f"{r:,.0f}" for r in raw_rates) + " rows/s", flush=True)
+        print(
+            f"[{kind}] raw executemany ({row_bytes} B rows): "
+            + ", ".join(f"{r:,.0f}" for r in raw_rates)
+            + " rows/s",
+            flush=True,
+        )
         rows.append({"db": kind, "mode": "raw-insert", "raw": raw_rates})
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gpus", type=int, default=100_000)
     parser.add_argument("--hosts", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="sustained seconds per run")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--target-gpus",
+        type=int,
+        default=100_000,
+        help="fleet size the headroom column is computed for",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--modes", default="direct,grpc,grpc-proc")
     parser.add_argument("--inflight", type=int, default=8, help="direct: batches in flight")
     parser.add_argument("--threads", type=int, default=4, help="gRPC client threads")
-    parser.add_argument("--max-rate", type=float, default=25_000,
-                        help="reports/s the pre-generated batch pool can feed")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=25_000,
+        help="reports/s the pre-generated batch pool can feed",
+    )
     args = parser.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    need = _fleet.required_rate(args.gpus)
+    need = _fleet.required_rate(args.target_gpus)
     print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"fleet of {args.gpus:,} GPUs at the default schedule needs {need:,.0f} reports/s "
-          f"(3x headroom: {3 * need:,.0f}/s)", flush=True)
+    print(
+        f"fleet of {args.target_gpus:,} GPUs at the default schedule needs {need:,.0f} reports/s "
+        f"(3x headroom: {3 * need:,.0f}/s)",
+        flush=True,
+    )
     results = []
     for kind in kinds:
         results += bench_db(kind, args)
 
     print()
-    print(f"{'database':<11}{'path':<11}{'reports/s':>11}{'(min-max)':>19}{'headroom':>10}"
-          f"{'commit p50':>12}{'p99':>9}{'rtt p50':>10}{'p99':>9}")
+    print(
+        f"{'database':<11}{'path':<11}{'reports/s':>11}{'(min-max)':>19}{'headroom':>10}"
+        f"{'commit p50':>12}{'p99':>9}{'rtt p50':>10}{'p99':>9}"
+    )
     for r in results:
         if r["mode"] == "raw-insert":
             raws = r["raw"]
             med = _fleet.median(raws)
             eng_rate = next(
-                (_fleet.median([x["rate"] for x in q["runs"]]) for q in results
-                 if q["db"] == r["db"] and q["mode"] == "direct"), float("nan"))
-            print(f"{r['db']:<11}{'raw rows':<11}{med:>11,.0f}{f'({min(raws):,.0f}-{max(raws):,.0f})':>19}"
-                  f"{'':>10}   engine direct / raw = {eng_rate / med:.2f}")
+                (
+                    _fleet.median([x["rate"] for x in q["runs"]])
+                    for q in results
+                    if q["db"] == r["db"] and q["mode"] == "direct"
+                ),
+                float("nan"),
+            )
+            print(
+                f"{r['db']:<11}{'raw rows':<11}{med:>11,.0f}{f'({min(raws):,.0f}-{max(raws):,.0f})':>19}"
+                f"{'':>10}   engine direct / raw = {eng_rate / med:.2f}"
+            )
             continue
         rates = [x["rate"] for x in r["runs"]]
         med = _fleet.median(rates)
@@ -295,9 +342,11 @@ def main() -> None:
         def m(k: str, runs: list[dict[str, Any]] = r["runs"]) -> float:
             return _fleet.median([x[k] for x in runs]) * 1e3
 
-        print(f"{r['db']:<11}{r['mode']:<11}{med:>11,.0f}"
-              f"{f'({min(rates):,.0f}-{max(rates):,.0f})':>19}{med / need:>9.1f}x"
-              f"{m('p50'):>10.1f}ms{m('p99'):>7.1f}ms{m('rtt50'):>8.1f}ms{m('rtt99'):>7.1f}ms")
+        print(
+            f"{r['db']:<11}{r['mode']:<11}{med:>11,.0f}"
+            f"{f'({min(rates):,.0f}-{max(rates):,.0f})':>19}{med / need:>9.1f}x"
+            f"{m('p50'):>10.1f}ms{m('p99'):>7.1f}ms{m('rtt50'):>8.1f}ms{m('rtt99'):>7.1f}ms"
+        )
 
 
 if __name__ == "__main__":

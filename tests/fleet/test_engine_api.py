@@ -32,7 +32,9 @@ class Fleet:
         self.api = fleet_pb2_grpc.FleetServiceStub(self.channel)
         self.op = [("authorization", f"Bearer {server.operator_token}")]
 
-    def register(self, host: str = HOST, n: int = 4, start: int = 0, firmware: str = "96.00") -> str:
+    def register(
+        self, host: str = HOST, n: int = 4, start: int = 0, firmware: str = "96.00"
+    ) -> str:
         req = agent_pb2.RegisterAgentRequest(hostname=host, agent_version="test")
         for i in range(n):
             reg = req.gpus.add(sm_count=SM)
@@ -273,7 +275,9 @@ def test_deep_test_reinstates_or_condemns(fleet: Fleet) -> None:
                 report_id=f"deep-{next(_ids)}",
                 gpu_uuid=uuid,
                 probe_type=t,
-                result=types_pb2.PROBE_RESULT_FAIL if t == fail_type else types_pb2.PROBE_RESULT_PASS,
+                result=types_pb2.PROBE_RESULT_FAIL
+                if t == fail_type
+                else types_pb2.PROBE_RESULT_PASS,
                 sm_outcomes=bytes([types_pb2.PROBE_RESULT_PASS] * SM),
                 deep_test=True,
             )
@@ -414,11 +418,15 @@ def test_verify_chain_finds_tampering(fleet: Fleet, tamper: str) -> None:
     db = fleet.server.engine.db
     with db.begin() as conn:
         if tamper == "edit":
-            conn.execute(text("UPDATE ledger_entries SET gpu_uuid = 'GPU-forged' WHERE entry_id = 10"))
+            conn.execute(
+                text("UPDATE ledger_entries SET gpu_uuid = 'GPU-forged' WHERE entry_id = 10")
+            )
         elif tamper == "delete":
             conn.execute(text("DELETE FROM ledger_entries WHERE entry_id = 10"))
         elif tamper == "insert":
-            conn.execute(text("UPDATE ledger_entries SET entry_id = entry_id + 1000 WHERE entry_id >= 10"))
+            conn.execute(
+                text("UPDATE ledger_entries SET entry_id = entry_id + 1000 WHERE entry_id >= 10")
+            )
             conn.execute(
                 text(
                     "INSERT INTO ledger_entries (entry_id, entry_type, timestamp, gpu_uuid, data, "
@@ -427,7 +435,9 @@ def test_verify_chain_finds_tampering(fleet: Fleet, tamper: str) -> None:
                     "WHERE entry_id = 9"
                 )
             )
-            conn.execute(text("UPDATE ledger_entries SET entry_id = entry_id - 999 WHERE entry_id >= 1010"))
+            conn.execute(
+                text("UPDATE ledger_entries SET entry_id = entry_id - 999 WHERE entry_id >= 1010")
+            )
         else:
             rows = conn.execute(
                 text("SELECT entry_id, data FROM ledger_entries WHERE entry_id IN (10, 11)")

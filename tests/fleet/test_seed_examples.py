@@ -55,8 +55,10 @@ GPUS = [
 def _populate(engine: Any) -> None:
     engine.register_gpus(
         "gpu-rack-03-node-1",
-        [(u, i, "NVIDIA H100 80GB HBM3", "535.129.03", "96.00.5E.00.01", 132)
-         for i, u in enumerate([GPU, *GPUS])],
+        [
+            (u, i, "NVIDIA H100 80GB HBM3", "535.129.03", "96.00.5E.00.01", 132)
+            for i, u in enumerate([GPU, *GPUS])
+        ],
     )
     bad = bytearray([types_pb2.PROBE_RESULT_PASS] * 132)
     bad[42] = types_pb2.PROBE_RESULT_FAIL
@@ -129,7 +131,9 @@ def test_quick_start_sync(tls: Any, pki: Any, capsys: pytest.CaptureFixture[str]
     health = client.query_gpu_health("GPU-abcd1234-5678-9abc-def0-123456789abc")
     print(f"GPU state: {health.state.name}, reliability: {health.reliability_score:.4f}")
     fleet = client.query_fleet_health()
-    print(f"Fleet: {fleet.healthy}/{fleet.total_gpus} healthy, SDC rate: {fleet.overall_sdc_rate:.6f}")
+    print(
+        f"Fleet: {fleet.healthy}/{fleet.total_gpus} healthy, SDC rate: {fleet.overall_sdc_rate:.6f}"
+    )
     client.close()
     out = capsys.readouterr().out
     assert "GPU state: HEALTHY, reliability: 0.9810" in out
@@ -218,8 +222,10 @@ def test_query_gpu_health(plain: Any, capsys: pytest.CaptureFixture[str]) -> Non
     # Inspect per-SM health.
     for sm in health.sm_health:
         if sm.probe_fail_count > 0:
-            print(f"  SM {sm.sm.sm_id}: {sm.probe_fail_count} failures, "
-                  f"reliability={sm.reliability_score:.4f}")
+            print(
+                f"  SM {sm.sm.sm_id}: {sm.probe_fail_count} failures, "
+                f"reliability={sm.reliability_score:.4f}"
+            )
     client.close()
     out = capsys.readouterr().out
     assert "Probes: 3 pass / 1 fail" in out
@@ -230,8 +236,10 @@ def test_query_gpu_health(plain: Any, capsys: pytest.CaptureFixture[str]) -> Non
 def test_query_fleet_health(plain: Any, capsys: pytest.CaptureFixture[str]) -> None:
     client = SentinelClient.connect(plain.address)
     fleet = client.query_fleet_health()
-    print(f"Total: {fleet.total_gpus} | Healthy: {fleet.healthy} | "
-          f"Suspect: {fleet.suspect} | Quarantined: {fleet.quarantined}")
+    print(
+        f"Total: {fleet.total_gpus} | Healthy: {fleet.healthy} | "
+        f"Suspect: {fleet.suspect} | Quarantined: {fleet.quarantined}"
+    )
     print(f"SDC rate: {fleet.overall_sdc_rate:.6f} events/GPU-hour")
     print(f"Active agents: {fleet.active_agents}")
     fleet = client.query_fleet_health(
@@ -327,11 +335,14 @@ def test_verify_chain(plain: Any, capsys: pytest.CaptureFixture[str]) -> None:
     client = SentinelClient.connect(plain.address)
     result = client.verify_chain()
     if result.valid:
-        print(f"Chain integrity verified: {result.entries_verified} entries, "
-              f"{result.batches_verified} batches in {result.verification_time_ms}ms")
+        print(
+            f"Chain integrity verified: {result.entries_verified} entries, "
+            f"{result.batches_verified} batches in {result.verification_time_ms}ms"
+        )
     else:
-        print(f"CHAIN BROKEN at entry {result.first_invalid_entry_id}: "
-              f"{result.failure_description}")
+        print(
+            f"CHAIN BROKEN at entry {result.first_invalid_entry_id}: {result.failure_description}"
+        )
     client.close()
     assert "Chain integrity verified: 6 entries, 0 batches in" in capsys.readouterr().out
 
@@ -353,9 +364,11 @@ def test_get_trust_graph(plain: Any, capsys: pytest.CaptureFixture[str]) -> None
     # Find low-trust edges.
     for edge in graph.edges:
         if edge.trust_score < 0.95:
-            print(f"  Low trust: {edge.gpu_a.uuid[:16]}... <-> {edge.gpu_b.uuid[:16]}... "
-                  f"score={edge.trust_score:.4f} "
-                  f"({edge.agreement_count} agree / {edge.disagreement_count} disagree)")
+            print(
+                f"  Low trust: {edge.gpu_a.uuid[:16]}... <-> {edge.gpu_b.uuid[:16]}... "
+                f"score={edge.trust_score:.4f} "
+                f"({edge.agreement_count} agree / {edge.disagreement_count} disagree)"
+            )
     client.close()
     out = capsys.readouterr().out
     assert "Trust graph: 5 GPUs, 3 edges" in out
@@ -367,52 +380,60 @@ def test_get_trust_graph(plain: Any, capsys: pytest.CaptureFixture[str]) -> None
 def test_update_config(plain: Any, capsys: pytest.CaptureFixture[str]) -> None:
     client = SentinelClient.connect(plain.address)
     # Update probe schedule.
-    ack = client.update_config(ConfigUpdate(
-        update_id="cfg-001",
-        initiated_by="operator:jane",
-        reason="Increase FMA probe frequency during investigation",
-        probe_schedule=ProbeScheduleUpdate(entries=[
-            ProbeScheduleEntry(
-                type=ProbeType.FMA,
-                period_seconds=30,  # Every 30 seconds (was 60).
-                sm_coverage=1.0,  # All SMs.
-                priority=1,
-                enabled=True,
-                timeout_ms=5000,
+    ack = client.update_config(
+        ConfigUpdate(
+            update_id="cfg-001",
+            initiated_by="operator:jane",
+            reason="Increase FMA probe frequency during investigation",
+            probe_schedule=ProbeScheduleUpdate(
+                entries=[
+                    ProbeScheduleEntry(
+                        type=ProbeType.FMA,
+                        period_seconds=30,  # Every 30 seconds (was 60).
+                        sm_coverage=1.0,  # All SMs.
+                        priority=1,
+                        enabled=True,
+                        timeout_ms=5000,
+                    ),
+                    ProbeScheduleEntry(
+                        type=ProbeType.TENSOR_CORE,
+                        period_seconds=120,
+                        sm_coverage=0.25,
+                        priority=2,
+                        enabled=True,
+                        timeout_ms=10000,
+                    ),
+                ]
             ),
-            ProbeScheduleEntry(
-                type=ProbeType.TENSOR_CORE,
-                period_seconds=120,
-                sm_coverage=0.25,
-                priority=2,
-                enabled=True,
-                timeout_ms=10000,
-            ),
-        ]),
-    ))
+        )
+    )
     if ack.applied:
         print(f"Config {ack.update_id} applied by {ack.component_id} (v{ack.config_version})")
     else:
         print(f"Config rejected: {ack.error}")
     # Adjust overhead budget.
-    ack = client.update_config(ConfigUpdate(
-        update_id="cfg-002",
-        initiated_by="auto-tuner",
-        reason="Reduce probe overhead during peak training",
-        overhead_budget=OverheadBudgetUpdate(budget_pct=1.0),
-    ))
+    ack = client.update_config(
+        ConfigUpdate(
+            update_id="cfg-002",
+            initiated_by="auto-tuner",
+            reason="Reduce probe overhead during peak training",
+            overhead_budget=OverheadBudgetUpdate(budget_pct=1.0),
+        )
+    )
     assert ack.config_version == 3
     # Adjust detection threshold.
-    ack = client.update_config(ConfigUpdate(
-        update_id="cfg-003",
-        initiated_by="operator:jane",
-        reason="Lower KL divergence sensitivity",
-        threshold=ThresholdUpdate(
-            component="inference_monitor",
-            parameter="kl_divergence_threshold",
-            value=0.05,
-        ),
-    ))
+    ack = client.update_config(
+        ConfigUpdate(
+            update_id="cfg-003",
+            initiated_by="operator:jane",
+            reason="Lower KL divergence sensitivity",
+            threshold=ThresholdUpdate(
+                component="inference_monitor",
+                parameter="kl_divergence_threshold",
+                value=0.05,
+            ),
+        )
+    )
     client.close()
     assert ack.config_version == 4
     assert "Config cfg-001 applied by sentinel-engine@" in capsys.readouterr().out
@@ -495,9 +516,7 @@ def test_error_handling(plain: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert out[2].startswith("Cannot reach SENTINEL: ")
 
 
-def test_environment_variables(
-    tls: Any, pki: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_variables(tls: Any, pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     monkeypatch.setitem(os.environ, "SENTINEL_ENDPOINT", tls.address)
@@ -523,9 +542,7 @@ def test_training_preflight(tls: Any, pki: Any, capsys: pytest.CaptureFixture[st
     print("All GPUs healthy. Starting training...")
     tls.engine.ingest_probe_results(
         [
-            agent_pb2.ProbeReport(
-                report_id=f"train-{i}", gpu_uuid=GPUS[2], probe_type=1, result=2
-            )
+            agent_pb2.ProbeReport(report_id=f"train-{i}", gpu_uuid=GPUS[2], probe_type=1, result=2)
             for i in range(3)
         ]
     )
@@ -558,12 +575,16 @@ def test_inference_preflight(plain: Any, capsys: pytest.CaptureFixture[str]) -> 
                 print(f"GPU {gpu_uuid} is {health.state.name}, not HEALTHY")
                 return False
             if health.reliability_score < min_reliability:
-                print(f"GPU {gpu_uuid} reliability {health.reliability_score:.6f} "
-                      f"below threshold {min_reliability}")
+                print(
+                    f"GPU {gpu_uuid} reliability {health.reliability_score:.6f} "
+                    f"below threshold {min_reliability}"
+                )
                 return False
             if health.probe_failure_rate > 0:
-                print(f"GPU {gpu_uuid} has active probe failures "
-                      f"({health.probe_failure_rate:.2f}/hour)")
+                print(
+                    f"GPU {gpu_uuid} has active probe failures "
+                    f"({health.probe_failure_rate:.2f}/hour)"
+                )
                 return False
             return True
         finally:
@@ -702,6 +723,8 @@ def test_export_audit_trail(plain: Any, tmp_path: Path, capsys: pytest.CaptureFi
     export_audit_trail(str(out_file), days=90)
     lines = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert [r["entry_id"] for r in lines] == list(range(1, 7))
-    assert all(b["previous_hash"] == a["entry_hash"] for a, b in zip(lines, lines[1:], strict=False))
+    assert all(
+        b["previous_hash"] == a["entry_hash"] for a, b in zip(lines, lines[1:], strict=False)
+    )
     out = capsys.readouterr().out
     assert "Exported 6 entries" in out and "Chain integrity: VALID" in out

@@ -279,4 +279,3 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         agent_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, request.component_id))
         await _guard(context, lambda: _wait(self.engine.ack_config(request, agent_id)))
         return agent_pb2.AckConfigResponse()
-

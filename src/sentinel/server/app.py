@@ -160,7 +160,6 @@ class SentinelServer:
         await http_task
         fanout.close()
 
-
     async def _tick(self) -> None:
         """Drive the engine's time-based policy (deep tests, TMR canaries)."""
         while True:

@@ -7,6 +7,7 @@ with its audit entries.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import uuid
@@ -21,7 +22,12 @@ from sentinel.core.ledger import EntryType, Ledger
 from sentinel.fleet.engine._tx import Batch, dumps
 from sentinel.fleet.engine.correlation import Finding, Signal
 from sentinel.fleet.engine.enums import Action, GpuState, Pattern
-from sentinel.fleet.engine.lifecycle import IllegalTransition, PolicyInput, directive_target, policy_target
+from sentinel.fleet.engine.lifecycle import (
+    IllegalTransition,
+    PolicyInput,
+    directive_target,
+    policy_target,
+)
 from sentinel.fleet.engine.rates import WindowCounter
 from sentinel.fleet.engine.reliability import BetaReliability
 from sentinel.fleet.engine.state import GPU_UUID_FORMAT, GPU_UUID_RE, Agent, Gpu, sm_array
@@ -238,7 +244,8 @@ def probe_results(
         _remember(eng, rid)
         ack.accepted += 1
         if r.result == _FAIL:
-            for sm_id in failed_sms or [None]:
+            attributed: list[int | None] = list(failed_sms) or [None]
+            for sm_id in attributed:
                 _signal(eng, b, Signal(rid, g.uuid, ts, "probe_fail", sm_id=sm_id, detail=r.detail))
         evaluate(eng, b, g, ts)
         _sample(b, g)
@@ -392,7 +399,7 @@ def _record_findings(eng: FleetEngine, b: Batch, findings: Iterable[Finding], ts
         if g is not None and f.pattern == Pattern.SM_LOCALIZED and f.sm_id is not None:
             g.sm_disabled.setdefault(f.sm_id, f"masked after SM_LOCALIZED finding {event_id}")
             b.touch(g, sm=True)
-        b.after_commit.append(lambda r=row: eng.emit("correlation", r))
+        b.after_commit.append(functools.partial(eng.emit, "correlation", row))
 
 
 def evaluate(eng: FleetEngine, b: Batch, g: Gpu, ts: float) -> None:
@@ -567,7 +574,10 @@ def issue_directive(
 ) -> types_pb2.DirectiveResponse:
     g = _gpu(eng, req.gpu_uuid)
     if req.action not in (1, 2, 3, 4):
-        raise _invalid(f"action must be one of QUARANTINE, REINSTATE, CONDEMN, SCHEDULE_DEEP_TEST; got {req.action}")
+        raise _invalid(
+            "action must be one of QUARANTINE, REINSTATE, CONDEMN, SCHEDULE_DEEP_TEST; "
+            f"got {req.action}"
+        )
     if not req.reason.strip():
         raise _invalid("reason must not be empty: say why the GPU's state should change")
     by = req.initiated_by or identity or "sentinel-sdk"
@@ -594,7 +604,9 @@ def review_directive(
 
     d = eng.pending.get(directive_id)
     if d is None:
-        raise EngineNotFound(f"no pending directive {directive_id!r} (unknown, or already reviewed)")
+        raise EngineNotFound(
+            f"no pending directive {directive_id!r} (unknown, or already reviewed)"
+        )
     g = _gpu(eng, d.gpu.uuid)
     d.approval.CopyFrom(
         types_pb2.ApprovalStatus(
@@ -629,7 +641,7 @@ def review_directive(
     return resp
 
 
-def directive_from_row(r: Mapping[str, Any]) -> types_pb2.QuarantineDirective:
+def directive_from_row(r: Any) -> types_pb2.QuarantineDirective:
     d = types_pb2.QuarantineDirective(
         directive_id=r["directive_id"],
         gpu=types_pb2.GpuIdentifier(uuid=r["gpu_uuid"]),
@@ -654,7 +666,11 @@ def directive_from_row(r: Mapping[str, Any]) -> types_pb2.QuarantineDirective:
 
 def validate_config_update(u: types_pb2.ConfigUpdate) -> str:
     """Which payload ``u`` carries; raises when it carries none, several or bad values."""
-    present = [f for f in ("probe_schedule", "overhead_budget", "sampling_rate", "threshold") if u.HasField(f)]
+    present = [
+        f
+        for f in ("probe_schedule", "overhead_budget", "sampling_rate", "threshold")
+        if u.HasField(f)
+    ]
     if len(present) != 1:
         raise _invalid(
             "a ConfigUpdate must carry exactly one of probe_schedule, overhead_budget, "
@@ -772,7 +788,7 @@ def ack_config(eng: FleetEngine, b: Batch, ack: types_pb2.ConfigAck, agent_id: s
 # -- TMR -----------------------------------------------------------------------------
 
 
-def canary_from_row(r: Mapping[str, Any]) -> dict[str, Any]:
+def canary_from_row(r: Any) -> dict[str, Any]:
     return {
         "canary_id": r["canary_id"],
         "workload_seed": r["workload_seed"],
@@ -794,7 +810,7 @@ def _canary_row(c: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def edge_from_row(a: str, b: str, r: Mapping[str, Any]) -> Edge:
+def edge_from_row(a: str, b: str, r: Any) -> Edge:
     agree, disagree = r["agreement_count"], r["disagreement_count"]
     total = agree + disagree
     return Edge(a, b, agree, disagree, r["last_us"] / 1e6, agree / total if total else 1.0)
@@ -817,7 +833,7 @@ def create_canary(eng: FleetEngine, b: Batch, participants: Sequence[str] | None
         raise _invalid("a TMR canary needs three distinct GPUs")
     for u in participants:
         _gpu(eng, u)
-    canary = {
+    canary: dict[str, Any] = {
         "canary_id": uuid7(),
         "workload_seed": eng.rng.getrandbits(63),
         "participants": list(participants),
@@ -890,7 +906,9 @@ def _close_canary(eng: FleetEngine, b: Batch, c: dict[str, Any]) -> None:
     c["status"] = "closed"
     eng.canaries.pop(c["canary_id"], None)
     if majority is None:
-        system_event(eng, b, "tmr_inconclusive", f"canary {c['canary_id']}: no digest reached quorum")
+        system_event(
+            eng, b, "tmr_inconclusive", f"canary {c['canary_id']}: no digest reached quorum"
+        )
         return
     for u in dissent:
         g = eng.state.gpus[u]
@@ -921,7 +939,7 @@ def load_disabled(raw: str) -> dict[int, str]:
 def recent_report_ids(db: Engine, ledger: Ledger, window: int = 100_000) -> list[str]:
     """Report ids of the newest ledger entries, so a restarted engine still drops duplicates."""
     head, _ = ledger.head()
-    parsers = {
+    parsers: dict[int, Any] = {
         EntryType.PROBE_RESULT: agent_pb2.ProbeReport,
         EntryType.ANOMALY_EVENT: agent_pb2.AnomalyReport,
     }
@@ -953,7 +971,9 @@ def tick(eng: FleetEngine, b: Batch) -> None:
             eng.canaries.pop(c["canary_id"])
             b.canaries[c["canary_id"]] = _canary_row(c)
             missing = sorted(set(c["participants"]) - set(c["digests"]))
-            system_event(eng, b, "tmr_expired", f"canary {c['canary_id']}: no result from {missing}")
+            system_event(
+                eng, b, "tmr_expired", f"canary {c['canary_id']}: no result from {missing}"
+            )
     if b.now - eng.last_canary >= eng.policy.tmr_period_seconds:
         eng.last_canary = b.now
         create_canary(eng, b, None)

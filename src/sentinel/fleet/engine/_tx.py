@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,7 +69,9 @@ def _gpu_values(g: Gpu, with_sm: bool) -> dict[str, Any]:
     return values
 
 
-def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+def _upsert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
     if not rows:
         return
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -137,13 +139,16 @@ class Batch:
             (ConfigRow, self.config),
         ):
             if rows:
-                conn.execute(insert(table.__table__), rows)
+                conn.execute(insert(cast(Table, table.__table__)), rows)
         _upsert(conn, DirectiveRow.__table__, list(self.directives.values()), ["directive_id"])  # type: ignore[arg-type]
         _upsert(conn, TrustEdgeRow.__table__, list(self.trust_edges.values()), ["gpu_a", "gpu_b"])  # type: ignore[arg-type]
         _upsert(conn, TmrCanaryRow.__table__, list(self.canaries.values()), ["canary_id"])  # type: ignore[arg-type]
 
     def _flush_gpus(self, conn: Connection) -> None:
-        new, plain, with_sm = [], [], []
+        table = cast(Table, GpuRow.__table__)
+        new: list[dict[str, Any]] = []
+        plain: list[dict[str, Any]] = []
+        with_sm: list[dict[str, Any]] = []
         for g in self.gpus.values():
             if not g.persisted:
                 row = _gpu_values(g, with_sm=True)
@@ -159,10 +164,9 @@ class Batch:
             row["b_uuid"] = g.uuid
             (with_sm if sm else plain).append(row)
         if new:
-            conn.execute(insert(GpuRow.__table__), new)
+            conn.execute(insert(table), new)
         for rows in (plain, with_sm):
             if rows:
-                table = GpuRow.__table__
                 stmt = (
                     update(table)
                     .where(table.c.uuid == bindparam("b_uuid"))

@@ -151,7 +151,9 @@ class FleetEngine:
         if self._thread is None:
             return
         try:
-            self.submit(lambda b: _apply.system_event(self, b, "shutdown", "engine stopped")).result()
+            self.submit(
+                lambda b: _apply.system_event(self, b, "shutdown", "engine stopped")
+            ).result()
         except EngineUnavailable:
             log.exception("could not record the shutdown event")
         self._queue.put(None)
@@ -229,25 +231,25 @@ class FleetEngine:
                 if batch.ledger:
                     append(batch.ledger)
                 batch.flush(conn)
-        except Exception as exc:
+        except Exception as failure:
             log.exception("engine batch failed; reloading state from the database")
             with self.state.lock:
                 self._load()
-            err = EngineUnavailable(f"engine could not persist the batch: {exc}")
+            err = EngineUnavailable(f"engine could not persist the batch: {failure}")
             for op in ops:
                 self._depth -= 1
                 op.future.set_exception(err)
             return
         batch.committed()
         done = time.perf_counter()
-        for op, result, exc in results:
+        for op, result, error in results:
             self._depth -= 1
             if op.reports:
                 self.metrics.observe_ingest(op.reports, done - op.enqueued)
-            if exc is None:
+            if error is None:
                 op.future.set_result(result)
             else:
-                op.future.set_exception(exc)
+                op.future.set_exception(error)
         for fn in batch.after_commit:
             fn()
 
@@ -315,9 +317,7 @@ class FleetEngine:
         if cfg is not None:
             self.config = agent_pb2.AgentConfig.FromString(cfg)
         self.trust = TrustGraph()
-        self.trust.load(
-            _apply.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges
-        )
+        self.trust.load(_apply.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
         self.state = state
         self.seen_reports = dict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
 
@@ -332,7 +332,9 @@ class FleetEngine:
 
     # -- operations (all go through the writer) -------------------------------------
 
-    def register_agent(self, req: agent_pb2.RegisterAgentRequest) -> agent_pb2.RegisterAgentResponse:
+    def register_agent(
+        self, req: agent_pb2.RegisterAgentRequest
+    ) -> agent_pb2.RegisterAgentResponse:
         """Register a host and its GPUs; returns the agent id and the current config."""
         return self.submit(lambda b: _apply.register_agent(self, b, req)).result()
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from sentinel.core.pagination import InvalidPageToken, PageTokenCodec
 from sentinel.fleet.engine._apply import _gpu, directive_from_row, identifier
@@ -197,7 +197,9 @@ def _range(start: Any, end: Any) -> tuple[int, int]:
     return lo, hi
 
 
-def gpu_history(eng: FleetEngine, req: fleet_pb2.GetGpuHistoryRequest) -> fleet_pb2.GpuHistoryResponse:
+def gpu_history(
+    eng: FleetEngine, req: fleet_pb2.GetGpuHistoryRequest
+) -> fleet_pb2.GpuHistoryResponse:
     """Transitions, correlations and reliability samples of one GPU, merged in time order.
 
     A page holds at most ``limit`` items across the three lists; the page token carries
@@ -222,11 +224,14 @@ def gpu_history(eng: FleetEngine, req: fleet_pb2.GetGpuHistoryRequest) -> fleet_
         for kind, table, key in tables:
             col = table.c[key]
             ts = table.c.ts_us
-            after = or_(
-                ts > cursor[0],
-                and_(ts == cursor[0], kind > cursor[1]),
-                and_(ts == cursor[0], kind == cursor[1], col > _key_value(key, cursor[2])),
-            )
+            same_ts: ColumnElement[bool]
+            if kind > cursor[1]:
+                same_ts = true()
+            elif kind == cursor[1]:
+                same_ts = col > _key_value(key, cursor[2])
+            else:
+                same_ts = false()
+            after = or_(ts > cursor[0], and_(ts == cursor[0], same_ts))
             rows = conn.execute(
                 select(table)
                 .where(table.c.gpu_uuid == g.uuid, ts >= lo, ts <= hi, after)
@@ -294,9 +299,13 @@ def _correlation(r: Any, ident: types_pb2.GpuIdentifier | None) -> types_pb2.Cor
 def recent_correlations(eng: FleetEngine, limit: int = 50) -> list[types_pb2.CorrelationEvent]:
     """The newest correlation findings across the fleet."""
     with eng.db.connect() as conn:
-        rows = conn.execute(
-            select(CorrelationRow.__table__).order_by(CorrelationRow.ts_us.desc()).limit(limit)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(CorrelationRow.__table__).order_by(CorrelationRow.ts_us.desc()).limit(limit)
+            )
+            .mappings()
+            .all()
+        )
     out = []
     for r in rows:
         g = eng.state.gpus.get(r["gpu_uuid"] or "")
@@ -309,12 +318,16 @@ def telemetry_series(eng: FleetEngine, gpu_uuid: str, limit: int = 500) -> list[
     with eng.state.lock:
         g = _gpu(eng, gpu_uuid)
     with eng.db.connect() as conn:
-        rows = conn.execute(
-            select(TelemetryRow.__table__)
-            .where(TelemetryRow.gpu_uuid == g.uuid)
-            .order_by(TelemetryRow.ts_us.desc())
-            .limit(limit)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(TelemetryRow.__table__)
+                .where(TelemetryRow.gpu_uuid == g.uuid)
+                .order_by(TelemetryRow.ts_us.desc())
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in reversed(rows)]
 
 
@@ -347,7 +360,9 @@ def audit_trail(eng: FleetEngine, f: fleet_pb2.AuditQueryFilters) -> fleet_pb2.A
     start = f.start_time.ToDatetime(tzinfo=UTC) if f.HasField("start_time") else None
     end = f.end_time.ToDatetime(tzinfo=UTC) if f.HasField("end_time") else None
     if not 0 <= f.entry_type <= 6:
-        raise EngineValidationError(f"entry_type must be an AuditEntryType 0..6, got {f.entry_type}")
+        raise EngineValidationError(
+            f"entry_type must be an AuditEntryType 0..6, got {f.entry_type}"
+        )
     gpu_uuid = f.gpu.uuid if f.HasField("gpu") and f.gpu.uuid else None
     try:
         entries, token, total = eng.ledger.query(
@@ -378,7 +393,9 @@ def audit_trail(eng: FleetEngine, f: fleet_pb2.AuditQueryFilters) -> fleet_pb2.A
     return resp
 
 
-def verify_chain(eng: FleetEngine, req: fleet_pb2.VerifyChainRequest) -> fleet_pb2.ChainVerificationResult:
+def verify_chain(
+    eng: FleetEngine, req: fleet_pb2.VerifyChainRequest
+) -> fleet_pb2.ChainVerificationResult:
     """Verify the ledger's hash chain (and Merkle roots) over an entry-id range."""
     if req.end_entry_id and req.start_entry_id > req.end_entry_id:
         raise EngineValidationError(
