@@ -175,6 +175,7 @@ def run_server(settings: ServerSettings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     server = SentinelServer(settings).start()
     log.info(
         "Sentinel serving gRPC on %s and HTTP on %s (database %s)",

@@ -15,7 +15,9 @@ from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, 
 
 
 def _json(msg: Any) -> dict[str, Any]:
-    return MessageToDict(msg, preserving_proto_field_name=True)
+    return MessageToDict(
+        msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 def create_app(engine: FleetEngine) -> FastAPI:
