@@ -467,3 +467,86 @@ def test_tick_schedules_tmr_and_deep_tests(fleet: Fleet) -> None:
     engine.clock = lambda: time.time() + 400  # past deep_test_delay_seconds
     engine.tick().result()
     assert fleet.health(gpu_uuid(3)).state == types_pb2.GPU_HEALTH_STATE_DEEP_TEST
+
+
+def _patterns(fleet: Fleet, uuid: str) -> set[int]:
+    hist = fleet.api.GetGpuHistory(fleet_pb2.GetGpuHistoryRequest(gpu_uuid=uuid))
+    return {c.pattern_type for c in hist.correlations}
+
+
+def test_every_anomaly_type_and_source_is_accepted(fleet: Fleet) -> None:
+    reports = [
+        agent_pb2.AnomalyReport(
+            report_id=f"a-{t}-{s}",
+            gpu_uuid=gpu_uuid(0),
+            anomaly_type=t,
+            source=s,
+            severity=types_pb2.SEVERITY_INFO,
+            score=1.0,
+        )
+        for t in range(1, 9)
+        for s in range(1, 4)
+    ]
+    ack = fleet.agent.ReportAnomalies(agent_pb2.AnomalyReportBatch(reports=reports))
+    assert ack.accepted == 24 and not ack.rejected
+    h = fleet.health(gpu_uuid(0))
+    assert h.anomaly_count == 24 and h.anomaly_rate == pytest.approx(24.0)
+    assert h.beta == pytest.approx(1 + 24 * 0.3 * 0.25)
+    bad = [
+        agent_pb2.AnomalyReport(report_id="b1", gpu_uuid=gpu_uuid(0), anomaly_type=9, source=1),
+        agent_pb2.AnomalyReport(report_id="b2", gpu_uuid=gpu_uuid(0), anomaly_type=1, source=0),
+        agent_pb2.AnomalyReport(report_id="b3", gpu_uuid=gpu_uuid(99), anomaly_type=1, source=1),
+        agent_pb2.AnomalyReport(
+            report_id="b4", gpu_uuid=gpu_uuid(0), anomaly_type=1, source=1, has_sm=True, sm_id=SM
+        ),
+    ]
+    ack = fleet.agent.ReportAnomalies(agent_pb2.AnomalyReportBatch(reports=bad))
+    assert ack.accepted == 0 and len(ack.rejected) == 4
+    assert fleet.health(gpu_uuid(0)).anomaly_count == 24
+
+
+def test_multi_signal_and_environmental_patterns(fleet: Fleet) -> None:
+    target = gpu_uuid(0)
+    telemetry = [
+        agent_pb2.GpuTelemetry(gpu_uuid=target, temperature_c=60, power_w=300),
+        agent_pb2.GpuTelemetry(
+            gpu_uuid=target, temperature_c=92, power_w=700, throttle_reasons=0x40
+        ),
+    ]
+    assert fleet.agent.ReportTelemetry(agent_pb2.TelemetryBatch(samples=telemetry)).accepted == 2
+    fleet.probe(target, types_pb2.PROBE_RESULT_FAIL, bad_sm=5)
+    anomaly = agent_pb2.AnomalyReport(
+        report_id="env-a",
+        gpu_uuid=target,
+        anomaly_type=types_pb2.ANOMALY_TYPE_LOGIT_DRIFT,
+        source=types_pb2.ANOMALY_SOURCE_INFERENCE_MONITOR,
+        severity=types_pb2.SEVERITY_HIGH,
+    )
+    fleet.agent.ReportAnomalies(agent_pb2.AnomalyReportBatch(reports=[anomaly]))
+    found = _patterns(fleet, target)
+    assert types_pb2.PATTERN_TYPE_ENVIRONMENTAL in found
+    assert types_pb2.PATTERN_TYPE_MULTI_SIGNAL in found
+    calm = gpu_uuid(1)
+    fleet.agent.ReportTelemetry(
+        agent_pb2.TelemetryBatch(
+            samples=[agent_pb2.GpuTelemetry(gpu_uuid=calm, temperature_c=55, power_w=250)] * 2
+        )
+    )
+    fleet.probe(calm, types_pb2.PROBE_RESULT_FAIL, bad_sm=1)
+    assert types_pb2.PATTERN_TYPE_ENVIRONMENTAL not in _patterns(fleet, calm)
+
+
+def test_node_and_firmware_correlated_patterns(fleet: Fleet) -> None:
+    fleet.register(host="rack-2-node-1", n=4, start=10, firmware="97.01")
+    fleet.register(host="rack-2-node-2", n=4, start=20, firmware="97.01")
+    fleet.register(host="rack-3-node-1", n=8, start=30)
+    fleet.probe(gpu_uuid(10), types_pb2.PROBE_RESULT_FAIL)
+    fleet.probe(gpu_uuid(11), types_pb2.PROBE_RESULT_FAIL)
+    assert types_pb2.PATTERN_TYPE_NODE_CORRELATED in _patterns(fleet, gpu_uuid(11))
+    fleet.probe(gpu_uuid(20), types_pb2.PROBE_RESULT_FAIL)
+    assert types_pb2.PATTERN_TYPE_FIRMWARE_CORRELATED in _patterns(fleet, gpu_uuid(20))
+    fleet.probe(gpu_uuid(30), types_pb2.PROBE_RESULT_FAIL)
+    assert not {
+        types_pb2.PATTERN_TYPE_NODE_CORRELATED,
+        types_pb2.PATTERN_TYPE_FIRMWARE_CORRELATED,
+    } & _patterns(fleet, gpu_uuid(30))
