@@ -204,6 +204,23 @@ def test_directive_approval(sentinel: Run) -> None:
     assert "QUARANTINED" in _ok(sentinel("gpu", "show", uuid))
 
 
+def test_directive_rejection_succeeds_and_changes_nothing(sentinel: Run) -> None:
+    uuid = GPUS[1][0]
+    out = _ok(
+        sentinel(
+            "quarantine", uuid, "--action", "quarantine", "--reason", "maybe", "--requires-approval"
+        )
+    )
+    directive_id = out.split("directive ", 1)[1].split(",", 1)[0]
+    out = _ok(
+        sentinel("directives", "reject", directive_id, "--comment", "false alarm", operator=True)
+    )
+    assert out.startswith(f"rejected: directive {directive_id}")
+    assert "false alarm" in out
+    assert "HEALTHY" in _ok(sentinel("gpu", "show", uuid))
+    assert directive_id not in _ok(sentinel("directives", "list", "--pending"))
+
+
 def test_audit_verify(sentinel: Run) -> None:
     out = _ok(sentinel("audit", "verify"))
     assert out.startswith("VALID: ")

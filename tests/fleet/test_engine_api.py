@@ -227,6 +227,11 @@ def test_directives_approval_and_operator_identity(fleet: Fleet) -> None:
     bad_token = [("authorization", "Bearer nope")]
     code, _ = _code(lambda: fleet.api.ReviewDirective(review, metadata=bad_token))
     assert code == grpc.StatusCode.UNAUTHENTICATED
+    read = fleet_pb2.QueryFleetHealthRequest()
+    code, msg = _code(lambda: fleet.api.QueryFleetHealth(read, metadata=bad_token))
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "unknown token" in msg
+    events = fleet.api.StreamEvents(fleet_pb2.StreamEventsRequest(), metadata=bad_token)
+    assert _code(lambda: next(events))[0] == grpc.StatusCode.UNAUTHENTICATED
     done = fleet.api.ReviewDirective(review, metadata=fleet.op)
     assert done.accepted and done.resulting_state == "QUARANTINED"
     assert fleet.health(target).state == types_pb2.GPU_HEALTH_STATE_QUARANTINED
@@ -388,6 +393,13 @@ def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
     f = Fleet(server)
     f.register()
     f.probe(gpu_uuid(1), types_pb2.PROBE_RESULT_FAIL, bad_sm=2, n=3)
+    f.api.UpdateConfig(
+        types_pb2.ConfigUpdate(
+            threshold=types_pb2.ThresholdUpdate(
+                component="engine", parameter="fail_quarantine_count", value=7
+            )
+        )
+    )
     before = f.health(gpu_uuid(1))
     f.close()
     server.stop()
@@ -399,6 +411,8 @@ def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
         assert after.state == before.state == types_pb2.GPU_HEALTH_STATE_QUARANTINED
         assert after.reliability_score == pytest.approx(before.reliability_score)
         assert after.sm_health[2].probe_fail_count == 3 and after.sm_health[2].disabled
+        assert server.engine.policy.fail_quarantine_count == 7
+        assert server.engine.config.config_version == 2
         dup = agent_pb2.ProbeReport(report_id="r-dup", gpu_uuid=gpu_uuid(0), probe_type=1, result=1)
         f.agent.ReportProbeResults(agent_pb2.ProbeReportBatch(reports=[dup]))
         ack = f.agent.ReportProbeResults(agent_pb2.ProbeReportBatch(reports=[dup]))

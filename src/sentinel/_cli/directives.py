@@ -107,6 +107,16 @@ def reject(conn: Connection, directive_id: str, comment: str) -> None:
 def _review_directive(conn: Connection, directive_id: str, *, approve: bool, comment: str) -> None:
     with conn.open() as client:
         response = client.review_directive(directive_id, approve=approve, comment=comment)
+    if not approve and not response.accepted:
+        # A rejection the reviewer asked for is the command succeeding.
+        console().print(
+            Text.assemble(
+                ("rejected", "yellow"),
+                f": directive {directive_id} ({response.rejection_reason}); "
+                f"GPU state {response.resulting_state}",
+            )
+        )
+        return
     _report(response)
 
 

@@ -18,7 +18,7 @@ from sentinel.core.db import make_engine, migrate
 from sentinel.fleet.engine.engine import FleetEngine
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.gateway import AgentServicer, FleetServicer, _Fanout
-from sentinel.server.auth import Authorizer
+from sentinel.server.auth import Authorizer, TokenCheck
 from sentinel.server.http import create_app
 from sentinel.server.settings import ServerSettings
 from sentinel.server.tls import server_credentials
@@ -117,7 +117,9 @@ class SentinelServer:
         self._stop = asyncio.Event()
         s = self.settings
         fanout = _Fanout(self.engine, self._loop)
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            interceptors=[TokenCheck(self.authorizer)], options=[("grpc.so_reuseport", 0)]
+        )
         fleet_pb2_grpc.add_FleetServiceServicer_to_server(
             FleetServicer(self.engine, self.authorizer, fanout), server
         )

@@ -2,8 +2,10 @@
 
 A caller is identified by a bearer token (``authorization: Bearer <token>`` metadata)
 or by the common name of its verified client certificate; everyone else is anonymous.
-Reads are open to every caller; actions that change the fleet call ``arequire_operator``
-(``require_operator`` on a synchronous server).
+Reads are open to every caller; approving or rejecting directives and issuing CONDEMN
+call ``arequire_operator`` (``require_operator`` on a synchronous server). A token the
+server does not know is refused on every call by ``TokenCheck``, not only where an
+operator is needed, so a mistyped token never passes silently as anonymous.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NoReturn, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 import grpc
 
@@ -158,6 +160,41 @@ class Authorizer:
                 "unknown token: it is not one of the server's SENTINEL_OPERATOR_TOKENS",
             )
         return Identity(name=match, operator=True, via="token")
+
+
+class TokenCheck(grpc.aio.ServerInterceptor):
+    """Refuses, with UNAUTHENTICATED, any call that presents a token the server does not know."""
+
+    def __init__(self, authorizer: Authorizer) -> None:
+        self._authorizer = authorizer
+
+    async def intercept_service(
+        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        header = _authorization(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        if handler is None or header is None:
+            return handler
+        found = self._authorizer._from_token(header)
+        if not isinstance(found, _Denial):
+            return handler
+
+        async def deny(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await context.abort(found.code, found.details)
+
+        for kind, factory in (
+            ("unary_unary", grpc.unary_unary_rpc_method_handler),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler),
+            ("stream_stream", grpc.stream_stream_rpc_method_handler),
+        ):
+            if getattr(handler, kind):
+                return factory(
+                    deny,  # type: ignore[arg-type]
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+        return handler
 
 
 def _authorization(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:

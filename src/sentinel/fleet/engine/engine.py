@@ -316,10 +316,27 @@ class FleetEngine:
             self.canaries = {r["canary_id"]: _apply.canary_from_row(r) for r in canaries}
         if cfg is not None:
             self.config = agent_pb2.AgentConfig.FromString(cfg)
+            self._restore_engine_thresholds()
         self.trust = TrustGraph()
         self.trust.load(_apply.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
         self.state = state
         self.seen_reports = dict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
+
+    def _restore_engine_thresholds(self) -> None:
+        """Re-apply thresholds set at run time (``component="engine"``) after a restart."""
+        overrides = {
+            key.removeprefix("engine."): value
+            for key, value in self.config.thresholds.items()
+            if key.startswith("engine.")
+        }
+        if not overrides:
+            return
+        try:
+            self.policy = self.policy.with_overrides(overrides)
+        except ValueError:
+            log.exception("stored engine thresholds no longer apply; keeping %s", self.policy)
+            return
+        self.correlator.policy = self.policy
 
     def _gpu_info(self, uuid: str) -> GpuInfo | None:
         g = self.state.gpus.get(uuid)
