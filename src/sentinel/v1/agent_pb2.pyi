@@ -29,7 +29,7 @@ class RegisterAgentRequest(_message.Message):
     def __init__(self, hostname: _Optional[str] = ..., agent_version: _Optional[str] = ..., gpus: _Optional[_Iterable[_Union[GpuRegistration, _Mapping]]] = ...) -> None: ...
 
 class AgentConfig(_message.Message):
-    __slots__ = ("config_version", "probe_schedule", "overhead_budget_pct", "sampling_rates", "thresholds")
+    __slots__ = ("config_version", "probe_schedule", "overhead_budget_pct", "sampling_rates", "thresholds", "update_id")
     class SamplingRatesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -49,12 +49,14 @@ class AgentConfig(_message.Message):
     OVERHEAD_BUDGET_PCT_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_RATES_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_ID_FIELD_NUMBER: _ClassVar[int]
     config_version: int
     probe_schedule: _containers.RepeatedCompositeFieldContainer[_types_pb2.ProbeScheduleEntry]
     overhead_budget_pct: float
     sampling_rates: _containers.ScalarMap[str, float]
     thresholds: _containers.ScalarMap[str, float]
-    def __init__(self, config_version: _Optional[int] = ..., probe_schedule: _Optional[_Iterable[_Union[_types_pb2.ProbeScheduleEntry, _Mapping]]] = ..., overhead_budget_pct: _Optional[float] = ..., sampling_rates: _Optional[_Mapping[str, float]] = ..., thresholds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    update_id: str
+    def __init__(self, config_version: _Optional[int] = ..., probe_schedule: _Optional[_Iterable[_Union[_types_pb2.ProbeScheduleEntry, _Mapping]]] = ..., overhead_budget_pct: _Optional[float] = ..., sampling_rates: _Optional[_Mapping[str, float]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., update_id: _Optional[str] = ...) -> None: ...
 
 class RegisterAgentResponse(_message.Message):
     __slots__ = ("agent_id", "config", "heartbeat_interval_seconds")

@@ -737,6 +737,7 @@ def update_config(eng: FleetEngine, b: Batch, u: types_pb2.ConfigUpdate) -> type
         cfg.thresholds[f"{t.component}.{t.parameter}"] = t.value
     cfg.config_version = eng.config.config_version + 1
     update_id = u.update_id or uuid7()
+    cfg.update_id = update_id
     stored = types_pb2.ConfigUpdate()
     stored.CopyFrom(u)
     stored.update_id = update_id
