@@ -140,6 +140,24 @@ def test_fleet_filters(fleet: Fleet) -> None:
     assert (q.total_gpus, q.quarantined, q.healthy) == (1, 1, 0)
     none = fleet.api.QueryFleetHealth(fleet_pb2.QueryFleetHealthRequest(model_filter="A100"))
     assert none.total_gpus == 0
+    fleet.probe(gpu_uuid(0), types_pb2.PROBE_RESULT_FAIL)
+    for prefix, states, total, rate in (
+        ("", [types_pb2.GPU_HEALTH_STATE_QUARANTINED], 1, 3.0),
+        ("", [types_pb2.GPU_HEALTH_STATE_HEALTHY], 5, 1 / 5),
+        ("gpu-rack-02", [types_pb2.GPU_HEALTH_STATE_HEALTHY], 1, 0.0),
+        ("gpu-rack-01", [], 4, 1 / 4),
+        ("gpu-rack-0", [], 6, 4 / 6),
+    ):
+        s = fleet.api.QueryFleetHealth(
+            fleet_pb2.QueryFleetHealthRequest(hostname_prefix=prefix, state_filter=states)
+        )
+        assert (s.total_gpus, round(s.overall_sdc_rate, 6)) == (total, round(rate, 6))
+    everything = fleet.api.QueryFleetHealth(fleet_pb2.QueryFleetHealthRequest())
+    by_gpu = [
+        fleet.health(g.gpu.uuid).reliability_score
+        for g in fleet.api.ListGpus(fleet_pb2.ListGpusRequest(limit=100)).gpus
+    ]
+    assert everything.average_reliability_score == pytest.approx(sum(by_gpu) / len(by_gpu))
     page = fleet.api.ListGpus(fleet_pb2.ListGpusRequest(limit=4))
     assert page.total_count == 6 and len(page.gpus) == 4 and page.next_page_token
     rest = fleet.api.ListGpus(fleet_pb2.ListGpusRequest(limit=4, page_token=page.next_page_token))

@@ -7,10 +7,11 @@ migrations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -86,3 +87,37 @@ def schema_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def bulk_insert(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) with one driver-level executemany.
+
+    The hot write paths (ledger entries, GPU state) use this instead of Core ``insert``
+    because SQLAlchemy's per-row parameter processing costs more than the database does.
+    """
+    if not rows:
+        return
+    marks = ", ".join([_marker(conn)] * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
+
+
+def bulk_update(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    key: str,
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Update ``columns`` of the rows whose ``key`` is the last value of each tuple."""
+    if not rows:
+        return
+    m = _marker(conn)
+    sets = ", ".join(f"{c} = {m}" for c in columns)
+    conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE {key} = {m}", list(rows))  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sentinel.core.db import Base, make_engine
+from sentinel.core.db import Base, bulk_insert, make_engine
 from sentinel.core.merkle import merkle_root
 from sentinel.core.meta import MetaRow, get_meta, get_or_create_secret, set_meta
 from sentinel.core.pagination import InvalidPageToken, PageTokenCodec
@@ -123,6 +123,16 @@ class LedgerBatchRow(Base):
 
 _entries = cast(Table, LedgerEntryRow.__table__)
 _batches = cast(Table, LedgerBatchRow.__table__)
+_ENTRY_COLUMNS = (
+    "entry_id",
+    "entry_type",
+    "timestamp",
+    "gpu_uuid",
+    "data",
+    "previous_hash",
+    "entry_hash",
+    "merkle_root",
+)
 
 
 @dataclass(frozen=True)
@@ -419,7 +429,7 @@ class Ledger:
         entry_id, h = head.entry_id, head.entry_hash
         first = entry_id + 1
         size = self._batch_size
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         hashes: list[bytes] = []
         batches: list[dict[str, Any]] = []
         now_us = _to_us(datetime.now(UTC))
@@ -445,19 +455,9 @@ class Ledger:
                     }
                 )
             rows.append(
-                {
-                    "entry_id": entry_id,
-                    "entry_type": record.entry_type,
-                    "timestamp": ts,
-                    "gpu_uuid": record.gpu_uuid,
-                    "data": record.data,
-                    "previous_hash": prev,
-                    "entry_hash": h,
-                    "merkle_root": root,
-                }
+                (entry_id, int(record.entry_type), ts, record.gpu_uuid, record.data, prev, h, root)
             )
-        if rows:
-            conn.execute(insert(_entries), rows)
+        bulk_insert(conn, _entries.name, _ENTRY_COLUMNS, rows)
         if batches:
             conn.execute(insert(_batches), batches)
         head.entry_id, head.entry_hash = entry_id, h

@@ -42,7 +42,7 @@ _ALL_PROBE_TYPES = sum(1 << t for t in range(1, 8))
 _SEEN_LIMIT = 200_000
 _SM_CHECKPOINT_US = 300 * 1_000_000
 _SAMPLE_EVERY_US = 600 * 1_000_000
-_SAMPLE_DELTA = 0.0005
+_SAMPLE_DELTA = 0.001
 _ENGINE = "sentinel-engine"
 
 # Which directive a policy transition sends to the GPU's agent.
@@ -181,7 +181,7 @@ def _remember(eng: FleetEngine, report_id: str) -> None:
     seen = eng.seen_reports
     seen[report_id] = None
     if len(seen) > _SEEN_LIMIT:
-        del seen[next(iter(seen))]
+        seen.popitem(last=False)
 
 
 def probe_results(
@@ -233,7 +233,7 @@ def probe_results(
             g.rel.observe(0, 1, ts, p)
             g.probe_fail_count += 1
             g.fail_window.add(ts)
-            eng.fleet_failures.add(ts)
+            eng.state.record_event(g, ts)
         if deep:
             g.deep_test_types |= 1 << r.probe_type
             g.deep_test_failed |= r.result == _FAIL
@@ -304,7 +304,7 @@ def anomalies(
         g.anomaly_count += 1
         g.last_anomaly_us = max(g.last_anomaly_us, int(ts * 1e6))
         g.anomaly_window.add(ts)
-        eng.fleet_failures.add(ts)
+        eng.state.record_event(g, ts)
         eng.state.rescore(g, old)
         b.audit(EntryType.ANOMALY_EVENT, g.uuid, r.SerializeToString(), ts)
         _remember(eng, rid)
@@ -963,8 +963,8 @@ def recent_report_ids(db: Engine, ledger: Ledger, window: int = 100_000) -> list
 
 def tick(eng: FleetEngine, b: Batch) -> None:
     """Time-driven policy: automatic deep tests, TMR canary scheduling and expiry."""
-    for g in [g for g in eng.state.gpus.values() if g.state == GpuState.QUARANTINED]:
-        evaluate(eng, b, g, b.now)
+    for quarantined in list(eng.state.by_state.get(GpuState.QUARANTINED, ())):
+        evaluate(eng, b, eng.state.gpus[quarantined], b.now)
     period_us = eng.policy.tmr_period_seconds * 1e6
     for c in list(eng.canaries.values()):
         if b.now_us - c["created_us"] > 2 * period_us:

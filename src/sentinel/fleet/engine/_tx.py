@@ -11,12 +11,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, insert, update
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.expression import bindparam
 
+from sentinel.core.db import bulk_insert, bulk_update
 from sentinel.core.ledger import LedgerRecord
 from sentinel.fleet.engine.state import Agent, Gpu, sm_blob
 from sentinel.fleet.engine.store import (
@@ -58,15 +58,17 @@ def us_to_dt(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1e6, tz=UTC)
 
 
-def _gpu_values(g: Gpu, with_sm: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {f: getattr(g, f) for f in _GPU_FIELDS}
-    values["alpha"] = g.rel.alpha
-    values["beta"] = g.rel.beta
-    values["reliability_updated"] = g.rel.updated_at
+_GPU_COLUMNS = (*_GPU_FIELDS, "alpha", "beta", "reliability_updated")
+_GPU_SM_COLUMNS = (*_GPU_COLUMNS, "sm_blob", "sm_disabled")
+
+
+def _gpu_values(g: Gpu, with_sm: bool) -> tuple[Any, ...]:
+    """Column values of ``g`` in ``_GPU_COLUMNS`` (or ``_GPU_SM_COLUMNS``) order."""
+    values = [getattr(g, f) for f in _GPU_FIELDS]
+    values += (g.rel.alpha, g.rel.beta, g.rel.updated_at)
     if with_sm:
-        values["sm_blob"] = sm_blob(g.sm)
-        values["sm_disabled"] = g.sm_disabled_json()
-    return values
+        values += (sm_blob(g.sm), g.sm_disabled_json())
+    return tuple(values)
 
 
 def _upsert(
@@ -131,48 +133,35 @@ class Batch:
             for a in self.agents.values()
         ]
         _upsert(conn, AgentRow.__table__, agents, ["agent_id"])  # type: ignore[arg-type]
-        for table, rows in (
-            (TransitionRow, self.transitions),
-            (ReliabilitySampleRow, self.samples),
-            (CorrelationRow, self.correlations),
-            (TelemetryRow, self.telemetry),
-            (ConfigRow, self.config),
+        for name, rows in (
+            (TransitionRow.__tablename__, self.transitions),
+            (ReliabilitySampleRow.__tablename__, self.samples),
+            (CorrelationRow.__tablename__, self.correlations),
+            (TelemetryRow.__tablename__, self.telemetry),
+            (ConfigRow.__tablename__, self.config),
         ):
             if rows:
-                conn.execute(insert(cast(Table, table.__table__)), rows)
+                columns = list(rows[0])
+                bulk_insert(conn, name, columns, [tuple(r[c] for c in columns) for r in rows])
         _upsert(conn, DirectiveRow.__table__, list(self.directives.values()), ["directive_id"])  # type: ignore[arg-type]
         _upsert(conn, TrustEdgeRow.__table__, list(self.trust_edges.values()), ["gpu_a", "gpu_b"])  # type: ignore[arg-type]
         _upsert(conn, TmrCanaryRow.__table__, list(self.canaries.values()), ["canary_id"])  # type: ignore[arg-type]
 
     def _flush_gpus(self, conn: Connection) -> None:
-        table = cast(Table, GpuRow.__table__)
-        new: list[dict[str, Any]] = []
-        plain: list[dict[str, Any]] = []
-        with_sm: list[dict[str, Any]] = []
+        new: list[tuple[Any, ...]] = []
+        plain: list[tuple[Any, ...]] = []
+        with_sm: list[tuple[Any, ...]] = []
         for g in self.gpus.values():
             if not g.persisted:
-                row = _gpu_values(g, with_sm=True)
-                row.update(
-                    uuid=g.uuid,
-                    sm_count=g.sm_count,
-                    registered_us=g.registered_us,
-                )
-                new.append(row)
-                continue
-            sm = g.uuid in self.sm_flush
-            row = _gpu_values(g, with_sm=sm)
-            row["b_uuid"] = g.uuid
-            (with_sm if sm else plain).append(row)
-        if new:
-            conn.execute(insert(table), new)
-        for rows in (plain, with_sm):
-            if rows:
-                stmt = (
-                    update(table)
-                    .where(table.c.uuid == bindparam("b_uuid"))
-                    .values({k: bindparam(k) for k in rows[0] if k != "b_uuid"})
-                )
-                conn.execute(stmt, rows)
+                new.append((g.uuid, g.sm_count, g.registered_us, *_gpu_values(g, with_sm=True)))
+            elif g.uuid in self.sm_flush:
+                with_sm.append((*_gpu_values(g, with_sm=True), g.uuid))
+            else:
+                plain.append((*_gpu_values(g, with_sm=False), g.uuid))
+        table = GpuRow.__tablename__
+        bulk_insert(conn, table, ("uuid", "sm_count", "registered_us", *_GPU_SM_COLUMNS), new)
+        bulk_update(conn, table, _GPU_COLUMNS, "uuid", plain)
+        bulk_update(conn, table, _GPU_SM_COLUMNS, "uuid", with_sm)
 
     def committed(self) -> None:
         """Mark written objects persisted once the transaction committed."""

@@ -14,6 +14,7 @@ import random
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -119,13 +120,14 @@ class FleetEngine:
         self.component_id = f"sentinel-engine@{socket.gethostname()}"
         self.ledger = Ledger(db, batch_size=batch_size)
         self.page_tokens = PageTokenCodec(get_or_create_secret(db, "page_token_secret"))
-        self.state = FleetState()
+        self.state = FleetState(self.policy.rate_window_seconds)
         self.trust = TrustGraph()
         self.correlator = Correlator(self.policy, self._gpu_info, self._version_counts)
         self.metrics = EngineMetrics(self)
-        self.fleet_failures = WindowCounter(self.policy.rate_window_seconds)
         self.config = default_config()
-        self.seen_reports: dict[str, None] = {}
+        # Insertion-ordered so the oldest id is evicted in O(1) (a dict's front deletes
+        # leave holes that make next(iter(d)) ever slower).
+        self.seen_reports: OrderedDict[str, None] = OrderedDict()
         self.canaries: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, types_pb2.QuarantineDirective] = {}
         self.rng = random.Random()
@@ -257,8 +259,8 @@ class FleetEngine:
 
     def _load(self) -> None:
         """(Re)build the in-memory state from the database."""
-        state = FleetState()
         p = self.policy
+        state = FleetState(p.rate_window_seconds)
         with self.db.connect() as conn:
             for r in conn.execute(select(GpuRow.__table__)).mappings():
                 gpu = Gpu(
@@ -320,7 +322,7 @@ class FleetEngine:
         self.trust = TrustGraph()
         self.trust.load(_apply.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
         self.state = state
-        self.seen_reports = dict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
+        self.seen_reports = OrderedDict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
 
     def _restore_engine_thresholds(self) -> None:
         """Re-apply thresholds set at run time (``component="engine"``) after a restart."""

@@ -110,50 +110,64 @@ def _health(eng: FleetEngine, g: Gpu, with_sm: bool) -> types_pb2.GpuHealth:
 def fleet_health(
     eng: FleetEngine, hostname_prefix: str = "", model_filter: str = "", states: Sequence[int] = ()
 ) -> types_pb2.FleetHealthSummary:
-    """Counts by state, SDC rate and mean reliability over the GPUs the filters select."""
-    wanted = _states(states)
+    """Counts by state, SDC rate and mean reliability over the GPUs the filters select.
+
+    Without a model filter this reads the per-state and per-host aggregates; only the
+    GPUs of the states left out (or, with a host prefix and a state filter, of the
+    matching hosts) are visited, to subtract their events from the window counts.
+    """
+    wanted = _states(states) or set(GpuState)
     now = eng.clock()
     window = eng.policy.rate_window_seconds
     st = eng.state
     with st.lock:
-        if hostname_prefix or model_filter:
-            gpus = st.select(hostname_prefix, model_filter, wanted)
-            counts = {s: 0 for s in GpuState}
-            score_sum = 0.0
-            events = 0.0
-            for g in gpus:
-                counts[GpuState(g.state)] += 1
-                score_sum += g.rel.score
-                events += g.fail_window.count(now) + g.anomaly_window.count(now)
-            total = len(gpus)
-        else:
-            counts = {
-                s: st.state_count.get(s, 0) if not wanted or s in wanted else 0 for s in GpuState
-            }
-            total = sum(counts.values())
-            score_sum = sum(st.state_score_sum.get(s, 0.0) for s in GpuState if counts[s])
-            if wanted and len(wanted) < len(GpuState):
-                events = sum(
-                    g.fail_window.count(now) + g.anomaly_window.count(now)
-                    for g in st.select("", "", wanted)
-                )
+        if model_filter:
+            counts, score_sum, events = _scan(st.select(hostname_prefix, model_filter, wanted), now)
+        elif hostname_prefix:
+            hosts = st.hosts_with_prefix(hostname_prefix)
+            counts = {s: sum(st.hosts[h].count.get(s, 0) for h in hosts) for s in wanted}
+            score_sum = sum(st.hosts[h].score.get(s, 0.0) for h in hosts for s in wanted)
+            if len(wanted) == len(GpuState):
+                events = sum(st.host_events[h].count(now) for h in hosts if h in st.host_events)
             else:
-                events = eng.fleet_failures.count(now)
+                events = _scan(st.select(hostname_prefix, "", wanted), now)[2]
+        else:
+            counts = {s: st.fleet.count.get(s, 0) for s in wanted}
+            score_sum = sum(st.fleet.score.get(s, 0.0) for s in wanted)
+            events = st.events.count(now)
+            for s in set(GpuState) - wanted:
+                events -= sum(_events(st.gpus[u], now) for u in st.by_state.get(s, ()))
+        agents = eng.active_agents()
+    total = sum(counts.values())
     hours = window / 3600.0
     summary = types_pb2.FleetHealthSummary(
         total_gpus=total,
-        healthy=counts[GpuState.HEALTHY],
-        suspect=counts[GpuState.SUSPECT],
-        quarantined=counts[GpuState.QUARANTINED],
-        deep_test=counts[GpuState.DEEP_TEST],
-        condemned=counts[GpuState.CONDEMNED],
-        overall_sdc_rate=events / (total * hours) if total else 0.0,
+        healthy=counts.get(GpuState.HEALTHY, 0),
+        suspect=counts.get(GpuState.SUSPECT, 0),
+        quarantined=counts.get(GpuState.QUARANTINED, 0),
+        deep_test=counts.get(GpuState.DEEP_TEST, 0),
+        condemned=counts.get(GpuState.CONDEMNED, 0),
+        overall_sdc_rate=max(events, 0.0) / (total * hours) if total else 0.0,
         average_reliability_score=score_sum / total if total else 0.0,
-        active_agents=eng.active_agents(),
+        active_agents=agents,
         rate_window_seconds=int(window),
     )
     summary.snapshot_time.FromMicroseconds(int(now * 1e6))
     return summary
+
+
+def _events(g: Gpu, now: float) -> float:
+    return g.fail_window.count(now) + g.anomaly_window.count(now)
+
+
+def _scan(gpus: Sequence[Gpu], now: float) -> tuple[dict[int, int], float, float]:
+    counts: dict[int, int] = {}
+    score_sum = events = 0.0
+    for g in gpus:
+        counts[g.state] = counts.get(g.state, 0) + 1
+        score_sum += g.rel.score
+        events += _events(g, now)
+    return counts, score_sum, events
 
 
 def list_gpus(

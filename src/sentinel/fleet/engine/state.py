@@ -103,50 +103,94 @@ class Agent:
     persisted: bool = False
 
 
-class FleetState:
-    """GPUs, agents and the aggregates that make fleet queries cheap."""
+@dataclass(slots=True)
+class Tally:
+    """GPU count and reliability-score sum per lifecycle state, for one group of GPUs."""
 
-    def __init__(self) -> None:
+    count: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    score: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, state: int, score: float, n: int = 1) -> None:
+        self.count[state] += n
+        self.score[state] += score
+
+
+class FleetState:
+    """GPUs, agents and the aggregates that make fleet queries cheap.
+
+    Counts and score sums are kept per state for the fleet and per host, and SDC events
+    (probe failures and anomalies) in sliding windows for the fleet and per host, so a
+    summary filtered by state or host prefix never walks every GPU.
+    """
+
+    def __init__(self, window_seconds: float = 3600.0) -> None:
         self.lock = threading.RLock()
+        self.window_seconds = window_seconds
         self.gpus: dict[str, Gpu] = {}
         self.agents: dict[str, Agent] = {}
         self.sorted_uuids: list[str] = []
         self.by_host: dict[str, set[str]] = defaultdict(set)
-        self.state_count: dict[int, int] = defaultdict(int)
-        self.state_score_sum: dict[int, float] = defaultdict(float)
+        self.by_state: dict[int, set[str]] = defaultdict(set)
+        self.fleet = Tally()
+        self.hosts: dict[str, Tally] = defaultdict(Tally)
+        self.events = WindowCounter(window_seconds)
+        self.host_events: dict[str, WindowCounter] = {}
         self.version_count: dict[tuple[str, str], int] = defaultdict(int)
+
+    @property
+    def state_count(self) -> dict[int, int]:
+        return self.fleet.count
+
+    def _tally(self, gpu: Gpu, sign: int) -> None:
+        self.fleet.add(gpu.state, sign * gpu.score, sign)
+        self.hosts[gpu.hostname].add(gpu.state, sign * gpu.score, sign)
 
     def add(self, gpu: Gpu) -> None:
         """Track a new GPU (caller holds the lock)."""
         self.gpus[gpu.uuid] = gpu
         bisect.insort(self.sorted_uuids, gpu.uuid)
         self.by_host[gpu.hostname].add(gpu.uuid)
-        self.state_count[gpu.state] += 1
-        self.state_score_sum[gpu.state] += gpu.score
+        self.by_state[gpu.state].add(gpu.uuid)
+        self._tally(gpu, +1)
         self.version_count[(gpu.driver_version, gpu.firmware_version)] += 1
 
     def reidentify(self, gpu: Gpu, hostname: str, driver: str, firmware: str) -> None:
         """Move a GPU to a new host or firmware version, keeping indexes right."""
+        self._tally(gpu, -1)
         self.by_host[gpu.hostname].discard(gpu.uuid)
         self.version_count[(gpu.driver_version, gpu.firmware_version)] -= 1
         gpu.hostname, gpu.driver_version, gpu.firmware_version = hostname, driver, firmware
         self.by_host[hostname].add(gpu.uuid)
         self.version_count[(driver, firmware)] += 1
+        self._tally(gpu, +1)
 
     def rescore(self, gpu: Gpu, old_score: float) -> None:
         """Account for a change of ``gpu``'s reliability score from ``old_score``."""
-        self.state_score_sum[gpu.state] += gpu.score - old_score
+        delta = gpu.score - old_score
+        self.fleet.score[gpu.state] += delta
+        self.hosts[gpu.hostname].score[gpu.state] += delta
 
     def move(self, gpu: Gpu, new_state: int) -> None:
         """Account for ``gpu`` changing lifecycle state."""
-        self.state_count[gpu.state] -= 1
-        self.state_score_sum[gpu.state] -= gpu.score
+        self._tally(gpu, -1)
+        self.by_state[gpu.state].discard(gpu.uuid)
         gpu.state = new_state
-        self.state_count[new_state] += 1
-        self.state_score_sum[new_state] += gpu.score
+        self.by_state[new_state].add(gpu.uuid)
+        self._tally(gpu, +1)
+
+    def record_event(self, gpu: Gpu, ts: float) -> None:
+        """Count an SDC event (probe failure or anomaly) of ``gpu`` for the rate windows."""
+        self.events.add(ts)
+        counter = self.host_events.get(gpu.hostname)
+        if counter is None:
+            counter = self.host_events[gpu.hostname] = WindowCounter(self.window_seconds)
+        counter.add(ts)
 
     def total(self) -> int:
         return len(self.gpus)
+
+    def hosts_with_prefix(self, prefix: str) -> list[str]:
+        return [h for h in self.hosts if h.startswith(prefix)]
 
     def select(self, hostname_prefix: str, model_filter: str, states: set[int]) -> list[Gpu]:
         """GPUs matching the filters, in UUID order."""
