@@ -896,7 +896,8 @@ def _close_canary(eng: FleetEngine, b: Batch, c: dict[str, Any]) -> None:
         for other in members[i + 1 :]:
             eng.trust.record(a, other, digests[a] == digests[other], b.now)
             key = (a, other) if a < other else (other, a)
-            e = next(x for x in eng.trust.edges() if (x.gpu_a, x.gpu_b) == key)
+            e = eng.trust.edge(a, other)
+            assert e is not None  # recorded just above
             b.trust_edges[key] = {
                 "gpu_a": key[0],
                 "gpu_b": key[1],

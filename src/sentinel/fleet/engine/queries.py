@@ -436,7 +436,7 @@ def verify_chain(
 def trust_graph(eng: FleetEngine) -> types_pb2.TrustGraphSnapshot:
     """The TMR trust graph over every GPU the engine knows."""
     with eng.state.lock:
-        snap = eng.trust.snapshot(eng.state.sorted_uuids)
+        snap = eng.trust.snapshot(eng.state.gpus.keys())
         gpus = eng.state.gpus
         out = types_pb2.TrustGraphSnapshot(
             coverage_pct=snap.coverage_pct,

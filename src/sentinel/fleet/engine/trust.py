@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -89,9 +89,18 @@ class TrustGraph:
         """Every compared pair, sorted by GPU uuid."""
         return [_edge(key, tally) for key, tally in sorted(self._tallies.items())]
 
-    def snapshot(self, gpu_uuids: Sequence[str]) -> Snapshot:
-        """Trust among ``gpu_uuids`` only, so retired GPUs do not skew the figures."""
-        members = set(gpu_uuids)
+    def edge(self, gpu_a: str, gpu_b: str) -> Edge | None:
+        """The edge of one pair (either order), or None if they were never compared."""
+        key = _key(gpu_a, gpu_b)
+        tally = self._tallies.get(key)
+        return None if tally is None else _edge(key, tally)
+
+    def snapshot(self, gpu_uuids: Collection[str]) -> Snapshot:
+        """Trust among ``gpu_uuids`` only, so retired GPUs do not skew the figures.
+
+        Pass a set or a dict's keys: membership is tested once per edge.
+        """
+        members = gpu_uuids
         edges = tuple(
             _edge(key, tally)
             for key, tally in sorted(self._tallies.items())
