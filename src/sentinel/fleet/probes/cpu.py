@@ -1,0 +1,138 @@
+"""The CPU backend: NumPy models of devices with ``sm_count`` SMs, for CI, demos and tests.
+
+Each SM computes its own replica (or, for memory, its own slice) of every probe, and injected
+faults corrupt exactly the chosen SM's results, so detection and SM attribution are exercised
+end to end without a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+import uuid
+
+import numpy as np
+
+from sentinel.fleet.probes import workloads
+from sentinel.fleet.probes._backend import BaseBackend, Launch, check_aes_reference
+from sentinel.fleet.probes._types import DeviceInfo
+from sentinel.fleet.probes.faults import Corruption
+from sentinel.fleet.probes.golden import GoldenKey, GoldenStore
+from sentinel.fleet.types import ProbeType
+
+_UUID_NAMESPACE = uuid.UUID("5d2c3b9e-8f1a-4c6e-9b7d-2a4e6f8c0d1b")
+
+# (normal, deep) work per probe: iterations, elements or march backgrounds.
+_FMA_ITERS = (64, 1024)
+_TENSOR_ITERS = (16, 256)
+_TRANSCENDENTAL_N = (64, 1024)
+_AES_BLOCKS = (8, 128)
+_REGISTER_ITERS = (8, 256)
+_SHARED_WORDS = (3072, 12288)
+"""12 KiB and 48 KiB of shared memory per SM."""
+
+
+class CpuBackend(BaseBackend):
+    """``n_devices`` simulated GPUs; UUIDs are deterministic per (hostname, index)."""
+
+    def __init__(
+        self,
+        n_devices: int = 1,
+        sm_count: int = 16,
+        *,
+        hostname: str | None = None,
+        memory_bytes: int = 1 << 20,
+        model: str = "Sentinel CPU-simulated GPU",
+    ) -> None:
+        if n_devices < 0 or sm_count < 1:
+            raise ValueError(f"need n_devices >= 0 and sm_count >= 1, got {n_devices}, {sm_count}")
+        if memory_bytes < 4 * sm_count:
+            raise ValueError(f"memory_bytes {memory_bytes} leaves no 32-bit word per SM")
+        super().__init__(GoldenStore())
+        host = hostname if hostname is not None else socket.gethostname()
+        self._devices = [
+            DeviceInfo(
+                index=i,
+                uuid=f"GPU-{uuid.uuid5(_UUID_NAMESPACE, f'{host}/{i}')}",
+                model=model,
+                driver_version=f"cpu-{np.__version__}",
+                firmware_version="sim-1",
+                sm_count=sm_count,
+            )
+            for i in range(n_devices)
+        ]
+        self._slice_words = memory_bytes // 4 // sm_count
+        self._memory: dict[int, np.ndarray] = {}
+
+    def devices(self) -> list[DeviceInfo]:
+        """The simulated devices, in index order."""
+        return list(self._devices)
+
+    def tmr_digest(self, device_index: int, seed: int) -> bytes:
+        """SHA-256 of the TMR FMA chains from seeded inputs on every SM, faults included."""
+        sm_count = self._device(device_index).sm_count
+        faults = self._faults.draw(device_index, ProbeType.FMA, sm_count)
+        words = workloads.fma(
+            np.arange(sm_count), workloads.TMR_STEPS, workloads.fma_inputs(seed), faults
+        )
+        return hashlib.sha256(words.tobytes()).digest()
+
+    def _launch(
+        self,
+        device_index: int,
+        probe: ProbeType,
+        sms: list[int],
+        deep: bool,
+        faults: Corruption,
+        timeout_ms: int,
+    ) -> Launch:
+        started = time.perf_counter()
+        rows = self._compute(device_index, probe, np.asarray(sms), deep, faults)
+        duration_us = round((time.perf_counter() - started) * 1e6)
+        return Launch({sm: rows[i : i + 1] for i, sm in enumerate(sms)}, duration_us)
+
+    def _compute(
+        self, device_index: int, probe: ProbeType, sms: np.ndarray, deep: bool, faults: Corruption
+    ) -> np.ndarray:
+        """One row of result words per SM in ``sms``."""
+        if probe == ProbeType.FMA:
+            return workloads.fma(sms, _FMA_ITERS[deep], workloads.fma_inputs(0), faults)
+        if probe == ProbeType.TENSOR_CORE:
+            return workloads.tensor(sms, _TENSOR_ITERS[deep], faults)
+        if probe == ProbeType.TRANSCENDENTAL:
+            return workloads.transcendental(sms, _TRANSCENDENTAL_N[deep], faults)
+        if probe == ProbeType.AES:
+            return workloads.aes_encrypt(sms, _AES_BLOCKS[deep], faults)
+        if probe == ProbeType.REGISTER_FILE:
+            return workloads.registers(sms, _REGISTER_ITERS[deep], faults)
+        if probe == ProbeType.SHARED_MEMORY:
+            cells = np.empty((len(sms), _SHARED_WORDS[deep]), np.uint32)
+            return workloads.march(cells, sms, workloads.march_c_minus(1 + deep), faults)
+        if device_index not in self._memory:
+            shape = (self._devices[device_index].sm_count, self._slice_words)
+            self._memory[device_index] = np.zeros(shape, np.uint32)
+        memory = self._memory[device_index]
+        cells = memory[sms]
+        rows = workloads.march(cells, sms, workloads.mats_plus(walking=deep), faults)
+        memory[sms] = cells
+        return rows
+
+    def _reference(self, device_index: int, probe: ProbeType, deep: bool) -> np.ndarray:
+        if probe in (ProbeType.MEMORY, ProbeType.SHARED_MEMORY):
+            return np.zeros(2, np.uint32)
+        if probe == ProbeType.REGISTER_FILE:
+            return workloads.register_expected()
+        one_sm = np.zeros(1, np.int64)
+
+        def compute() -> np.ndarray:
+            healthy = Corruption.none(1)
+            return self._compute(device_index, probe, one_sm, deep, healthy)[0]
+
+        words = self._golden.get_or_compute(self._golden_key(device_index, probe, deep), compute)
+        return check_aes_reference(words) if probe == ProbeType.AES else words
+
+    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool) -> GoldenKey:
+        sm_count = self._devices[device_index].sm_count
+        variant = "deep" if deep else "normal"
+        return GoldenKey(probe.name, "cpu", sm_count, f"numpy{np.__version__}", variant)
