@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[server,test]'
+	# The CPU build of torch for the monitor adapters' tests (a wheel this machine keeps
+	# on disk); a GPU host installs its own build through the `torch` extra.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[server,test,torch]'
 	touch $(STAMP)
 
 up: $(STAMP)
