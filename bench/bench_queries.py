@@ -43,26 +43,53 @@ def _queries(uuids: list[str], prefix: str) -> list[tuple[str, str, Any]]:
     from sentinel.v1 import fleet_pb2, types_pb2
 
     rng = random.Random(42)
-    rare = [types_pb2.GPU_HEALTH_STATE_SUSPECT, types_pb2.GPU_HEALTH_STATE_QUARANTINED,
-            types_pb2.GPU_HEALTH_STATE_DEEP_TEST]
+    rare = [
+        types_pb2.GPU_HEALTH_STATE_SUSPECT,
+        types_pb2.GPU_HEALTH_STATE_QUARANTINED,
+        types_pb2.GPU_HEALTH_STATE_DEEP_TEST,
+    ]
     return [
         ("health Check (floor)", "", lambda: ("health", health_pb2.HealthCheckRequest())),
         ("GetTrustGraph empty", "", lambda: ("trust", fleet_pb2.GetTrustGraphRequest())),
         ("FleetHealth unfiltered", "fleet", lambda: ("fleet", fleet_pb2.QueryFleetHealthRequest())),
-        (f"FleetHealth host '{prefix}*'", "fleet",
-         lambda: ("fleet", fleet_pb2.QueryFleetHealthRequest(hostname_prefix=prefix))),
-        ("FleetHealth rare states", "fleet",
-         lambda: ("fleet", fleet_pb2.QueryFleetHealthRequest(state_filter=rare))),
-        ("FleetHealth state=HEALTHY", "fleet",
-         lambda: ("fleet", fleet_pb2.QueryFleetHealthRequest(
-             state_filter=[types_pb2.GPU_HEALTH_STATE_HEALTHY]))),
-        ("GpuHealth random GPU", "gpu",
-         lambda: ("gpu", fleet_pb2.QueryGpuHealthRequest(gpu_uuid=rng.choice(uuids)))),
+        (
+            f"FleetHealth host '{prefix}*'",
+            "fleet",
+            lambda: ("fleet", fleet_pb2.QueryFleetHealthRequest(hostname_prefix=prefix)),
+        ),
+        (
+            "FleetHealth rare states",
+            "fleet",
+            lambda: ("fleet", fleet_pb2.QueryFleetHealthRequest(state_filter=rare)),
+        ),
+        (
+            "FleetHealth state=HEALTHY",
+            "fleet",
+            lambda: (
+                "fleet",
+                fleet_pb2.QueryFleetHealthRequest(
+                    state_filter=[types_pb2.GPU_HEALTH_STATE_HEALTHY]
+                ),
+            ),
+        ),
+        (
+            "GpuHealth random GPU",
+            "gpu",
+            lambda: ("gpu", fleet_pb2.QueryGpuHealthRequest(gpu_uuid=rng.choice(uuids))),
+        ),
     ]
 
 
-def _client(address: str, uuids: list[str], prefix: str, calls: int, warmup: int,
-            repeats: int, only: list[str], slow_calls: int) -> dict[str, list[tuple[float, float, float]]]:
+def _client(
+    address: str,
+    uuids: list[str],
+    prefix: str,
+    calls: int,
+    warmup: int,
+    repeats: int,
+    only: list[str],
+    slow_calls: int,
+) -> dict[str, list[tuple[float, float, float]]]:
     """Per query name: one (p50, p99, max, calls) in seconds per repeat."""
     import grpc
     from grpc_health.v1 import health_pb2_grpc
@@ -114,8 +141,9 @@ def _populate(eng: Any, uuids: list[str], fail_fraction: float) -> None:
     from sentinel.v1 import agent_pb2
 
     futs = []
-    for k, b in enumerate(_fleet.make_batches(uuids, -(-len(uuids) // 500), 500, seed=1,
-                                               fail_ratio=0.0, tag="pass")):
+    for k, b in enumerate(
+        _fleet.make_batches(uuids, -(-len(uuids) // 500), 500, seed=1, fail_ratio=0.0, tag="pass")
+    ):
         futs.append(eng.submit_probe_results(b.reports))
     rng = random.Random(7)
     bad = rng.sample(uuids, max(1, int(len(uuids) * fail_fraction)))
@@ -126,8 +154,9 @@ def _populate(eng: Any, uuids: list[str], fail_fraction: float) -> None:
         for j in range(1 + i % 4):
             sm = bytearray([1] * _fleet.H100_SMS)
             sm[i % _fleet.H100_SMS] = 2
-            r = agent_pb2.ProbeReport(report_id=f"fail-{i}-{j}", gpu_uuid=u, probe_type=1,
-                                      result=2, sm_outcomes=bytes(sm))
+            r = agent_pb2.ProbeReport(
+                report_id=f"fail-{i}-{j}", gpu_uuid=u, probe_type=1, result=2, sm_outcomes=bytes(sm)
+            )
             r.timestamp.FromNanoseconds(int((now - 10 + j) * 1e9))
             batch.append(r)
             if len(batch) == 500:
@@ -141,13 +170,19 @@ def _populate(eng: Any, uuids: list[str], fail_fraction: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gpus", type=int, default=100_000)
     parser.add_argument("--hosts", type=int, default=1_000)
     parser.add_argument("--calls", type=int, default=2_000)
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--slow-calls", type=int, default=100,
-                        help="timed calls for a query whose warm-up median is over 50 ms")
+    parser.add_argument(
+        "--slow-calls",
+        type=int,
+        default=100,
+        help="timed calls for a query whose warm-up median is over 50 ms",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--client", choices=["process", "thread"], default="process")
@@ -166,11 +201,22 @@ def main() -> None:
         _populate(eng, uuids, args.fail_fraction)
         states = {s.name: n for s, n in eng.state.state_count.items()}
         in_prefix = sum(len(v) for h, v in hosts.items() if h.startswith(args.prefix))
-        print(f"[{args.database}] {len(uuids):,} GPUs on {len(hosts):,} hosts registered in "
-              f"{t:.1f}s, populated in {time.perf_counter() - t0:.1f}s; states {states}; "
-              f"prefix '{args.prefix}' selects {in_prefix:,} GPUs", flush=True)
-        cargs = (srv.address, uuids, args.prefix, args.calls, args.warmup, args.repeats, only,
-                 args.slow_calls)
+        print(
+            f"[{args.database}] {len(uuids):,} GPUs on {len(hosts):,} hosts registered in "
+            f"{t:.1f}s, populated in {time.perf_counter() - t0:.1f}s; states {states}; "
+            f"prefix '{args.prefix}' selects {in_prefix:,} GPUs",
+            flush=True,
+        )
+        cargs = (
+            srv.address,
+            uuids,
+            args.prefix,
+            args.calls,
+            args.warmup,
+            args.repeats,
+            only,
+            args.slow_calls,
+        )
         began = time.perf_counter()
         if args.client == "process":
             ctx = mp.get_context("spawn")
@@ -181,22 +227,27 @@ def main() -> None:
             p.join()
         else:
             res = _client(*cargs)
-        print(f"timed in {time.perf_counter() - began:.0f}s "
-              f"(client: {'separate process' if args.client == 'process' else 'same process'})")
+        print(
+            f"timed in {time.perf_counter() - began:.0f}s "
+            f"(client: {'separate process' if args.client == 'process' else 'same process'})"
+        )
 
     kinds = {name: kind for name, kind, _ in _queries(uuids, args.prefix)}
     print()
-    print(f"{'query':<30}{'calls':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'target':>11}"
-          "   p99 per repeat")
+    print(
+        f"{'query':<30}{'calls':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'target':>11}"
+        "   p99 per repeat"
+    )
     for name, reps in res.items():
         p50 = _fleet.median([r[0] for r in reps]) * 1e3
         p99 = _fleet.median([r[1] for r in reps]) * 1e3
         mx = _fleet.median([r[2] for r in reps]) * 1e3
         target = TARGETS.get(kinds[name])
-        verdict = "" if target is None else (
-            f"<{target:g} {'ok' if p99 < target else 'MISS'}")
-        print(f"{name:<30}{reps[0][3]:>6}{p50:>9.2f}{p99:>9.2f}{mx:>9.1f}{verdict:>11}   "
-              + " ".join(f"{r[1] * 1e3:.2f}" for r in reps))
+        verdict = "" if target is None else (f"<{target:g} {'ok' if p99 < target else 'MISS'}")
+        print(
+            f"{name:<30}{reps[0][3]:>6}{p50:>9.2f}{p99:>9.2f}{mx:>9.1f}{verdict:>11}   "
+            + " ".join(f"{r[1] * 1e3:.2f}" for r in reps)
+        )
 
 
 if __name__ == "__main__":
