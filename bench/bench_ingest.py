@@ -17,7 +17,8 @@ its state update committed; "rtt" is submit -> ack as the client sees it). The b
 is a raw DB-API executemany of ledger-sized rows (500 per transaction) into the same
 database from the same process.
 
-Usage: .venv/bin/python bench/bench_ingest.py [--gpus N] [--seconds S] [--database sqlite|postgresql|both]
+Usage: .venv/bin/python bench/bench_ingest.py [--gpus N] [--seconds S]
+       [--database sqlite|postgresql|both]
 """
 
 from __future__ import annotations
@@ -331,8 +332,9 @@ def main() -> None:
                 ),
                 float("nan"),
             )
+            spread = f"({min(raws):,.0f}-{max(raws):,.0f})"
             print(
-                f"{r['db']:<11}{'raw rows':<11}{med:>11,.0f}{f'({min(raws):,.0f}-{max(raws):,.0f})':>19}"
+                f"{r['db']:<11}{'raw rows':<11}{med:>11,.0f}{spread:>19}"
                 f"{'':>10}   engine direct / raw = {eng_rate / med:.2f}"
             )
             continue

@@ -110,7 +110,7 @@ def _client(
     for _ in range(repeats):
         for name, _kind, make in qs:
 
-            def timed(n: int) -> list[float]:
+            def timed(n: int, make: Any = make) -> list[float]:
                 lat = []
                 for _ in range(n):
                     method, req = make()
@@ -141,8 +141,8 @@ def _populate(eng: Any, uuids: list[str], fail_fraction: float) -> None:
     from sentinel.v1 import agent_pb2
 
     futs = []
-    for k, b in enumerate(
-        _fleet.make_batches(uuids, -(-len(uuids) // 500), 500, seed=1, fail_ratio=0.0, tag="pass")
+    for b in _fleet.make_batches(
+        uuids, -(-len(uuids) // 500), 500, seed=1, fail_ratio=0.0, tag="pass"
     ):
         futs.append(eng.submit_probe_results(b.reports))
     rng = random.Random(7)

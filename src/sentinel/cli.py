@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.text import Text
 
+from sentinel._cli.agent import agent
 from sentinel._cli.audit import audit
 from sentinel._cli.connection import Connection
 from sentinel._cli.directives import directives, quarantine
@@ -90,7 +91,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = Connection(**options)
 
 
-for command in (serve, fleet, gpu, quarantine, directives, audit, certs):
+for command in (serve, fleet, gpu, quarantine, directives, audit, certs, agent):
     cli.add_command(command)
 
 

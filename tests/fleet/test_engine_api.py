@@ -582,3 +582,27 @@ def test_node_and_firmware_correlated_patterns(fleet: Fleet) -> None:
         types_pb2.PATTERN_TYPE_NODE_CORRELATED,
         types_pb2.PATTERN_TYPE_FIRMWARE_CORRELATED,
     } & _patterns(fleet, gpu_uuid(30))
+
+
+def test_subscribe_replays_the_last_applied_directive_per_gpu(fleet: Fleet) -> None:
+    agent_id = fleet.register()
+    for action, reason in (
+        (types_pb2.QUARANTINE_ACTION_QUARANTINE, "first"),
+        (types_pb2.QUARANTINE_ACTION_REINSTATE, "second"),
+    ):
+        fleet.api.IssueQuarantine(
+            fleet_pb2.IssueQuarantineRequest(gpu_uuid=gpu_uuid(1), action=action, reason=reason)
+        )
+    pending = fleet_pb2.IssueQuarantineRequest(
+        gpu_uuid=gpu_uuid(2),
+        action=types_pb2.QUARANTINE_ACTION_QUARANTINE,
+        reason="needs approval",
+        requires_approval=True,
+    )
+    fleet.api.IssueQuarantine(pending)
+    stream = fleet.agent.Subscribe(agent_pb2.SubscribeRequest(agent_id=agent_id, config_version=1))
+    first, second = next(stream), next(stream)
+    stream.cancel()
+    assert (first.directive.gpu.uuid, first.directive.reason) == (gpu_uuid(1), "second")
+    assert first.directive.gpu.hostname == HOST
+    assert (second.directive.gpu.uuid, second.directive.requires_approval) == (gpu_uuid(2), True)

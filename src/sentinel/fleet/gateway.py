@@ -263,6 +263,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         with self.fanout.subscribe() as q:
             if request.config_version < eng.config.config_version:
                 yield agent_pb2.AgentCommand(config=eng.config)
+            for d in await asyncio.to_thread(queries.latest_applied_directives, eng, host):
+                yield agent_pb2.AgentCommand(directive=d)
             for d in list(eng.pending.values()):
                 if d.gpu.hostname == host:
                     yield agent_pb2.AgentCommand(directive=d)

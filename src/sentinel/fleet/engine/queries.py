@@ -369,6 +369,35 @@ def list_directives(
     return resp
 
 
+def latest_applied_directives(
+    eng: FleetEngine, hostname: str
+) -> list[types_pb2.QuarantineDirective]:
+    """The last directive applied to each GPU of ``hostname``: what a (re)subscribing agent
+    must have acted on, whatever it missed while it was away."""
+    with eng.state.lock:
+        uuids = sorted(eng.state.by_host.get(hostname, ()))
+    if not uuids:
+        return []
+    table = DirectiveRow.__table__
+    with eng.db.connect() as conn:
+        rows = conn.execute(
+            select(table)
+            .where(table.c.gpu_uuid.in_(uuids), table.c.status == "applied")
+            .order_by(table.c.gpu_uuid, table.c.ts_us.desc())
+        ).mappings()
+        latest: dict[str, Any] = {}
+        for r in rows:
+            latest.setdefault(r["gpu_uuid"], r)
+    out = []
+    for uuid, r in sorted(latest.items()):
+        d = directive_from_row(r)
+        g = eng.state.gpus.get(uuid)
+        if g is not None:
+            d.gpu.CopyFrom(identifier(g))
+        out.append(d)
+    return out
+
+
 def audit_trail(eng: FleetEngine, f: fleet_pb2.AuditQueryFilters) -> fleet_pb2.AuditQueryResponse:
     """A page of audit entries matching the filters."""
     start = f.start_time.ToDatetime(tzinfo=UTC) if f.HasField("start_time") else None

@@ -1,0 +1,158 @@
+"""Which probe runs next, so probes stay within the overhead budget of each device.
+
+Each device's probes may use ``budget_pct`` of its wall time, measured as the device
+time probes reported (``ProbeOutcome.duration_us``) over a sliding window. Due probes
+run in priority order (lower ``priority`` first). A due probe whose expected cost (the
+moving average of its past runs) does not fit the budget left is deferred, and so is
+every lower-priority probe of that device, so cheap low-priority probes cannot starve
+an expensive important one. Deferred probes run as soon as old usage leaves the window.
+A probe that alone costs more than the whole window's budget runs only when the window
+is empty, so it is rare rather than never.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sentinel.fleet.agent._config import ScheduleEntry
+
+__all__ = ["OverheadBudget", "Scheduler"]
+
+_EWMA = 0.3
+
+
+class OverheadBudget:
+    """Device time used per device over a sliding window, against a percentage of it.
+
+    Args:
+        window_s: Length of the window, in seconds.
+        budget_pct: Share of the window probes may use on each device, in percent.
+    """
+
+    def __init__(self, window_s: float, budget_pct: float) -> None:
+        self.window_s = window_s
+        self.budget_pct = budget_pct
+        self._used: dict[int, collections.deque[tuple[float, float]]] = {}
+
+    @property
+    def limit_s(self) -> float:
+        """Device seconds each device may spend on probes per window."""
+        return self.window_s * self.budget_pct / 100.0
+
+    def record(self, device: int, seconds: float, now: float) -> None:
+        """Count ``seconds`` of device time spent on ``device`` at ``now``."""
+        self._used.setdefault(device, collections.deque()).append((now, seconds))
+
+    def used_s(self, device: int, now: float) -> float:
+        """Device seconds spent on ``device`` within the window ending at ``now``."""
+        q = self._used.get(device)
+        if not q:
+            return 0.0
+        while q and q[0][0] <= now - self.window_s:
+            q.popleft()
+        return sum(s for _, s in q)
+
+    def fits(self, device: int, cost_s: float, now: float) -> bool:
+        """Whether spending ``cost_s`` more on ``device`` now stays within the budget."""
+        used = self.used_s(device, now)
+        if cost_s > self.limit_s:
+            return used == 0.0
+        return used + cost_s <= self.limit_s
+
+    def frees_at(self, device: int, cost_s: float, now: float) -> float:
+        """Earliest time at which ``cost_s`` fits on ``device`` again."""
+        q = self._used.get(device, collections.deque())
+        need = 0.0 if cost_s > self.limit_s else self.limit_s - cost_s
+        used = self.used_s(device, now)
+        for t, seconds in q:
+            if used <= need:
+                break
+            used -= seconds
+            now = t + self.window_s
+        return now
+
+
+@dataclass
+class _Slot:
+    entry: ScheduleEntry
+    last_run: float | None = None
+    cost_s: float = 0.0
+
+
+class Scheduler:
+    """The probe schedule of one agent over its devices, within an overhead budget.
+
+    Not thread-safe: the agent's probe runner is its only user.
+
+    Args:
+        devices: Device indexes to schedule.
+        schedule: Enabled entries, any order.
+        budget: The overhead budget shared by all of them.
+    """
+
+    def __init__(
+        self, devices: Iterable[int], schedule: Iterable[ScheduleEntry], budget: OverheadBudget
+    ) -> None:
+        self.budget = budget
+        self.deferred = 0
+        """How many times a due probe was held back by the budget."""
+        self._active = {d: True for d in devices}
+        self._slots: dict[int, dict[int, _Slot]] = {d: {} for d in self._active}
+        self.configure(schedule, budget.budget_pct)
+
+    def configure(self, schedule: Iterable[ScheduleEntry], budget_pct: float) -> None:
+        """Switch to a new schedule; probe types kept keep their last run and cost."""
+        self.budget.budget_pct = budget_pct
+        entries = sorted(schedule, key=lambda e: (e.priority, e.probe_type))
+        for slots in self._slots.values():
+            old = dict(slots)
+            slots.clear()
+            for e in entries:
+                prev = old.get(e.probe_type)
+                slots[e.probe_type] = _Slot(e, prev.last_run, prev.cost_s) if prev else _Slot(e)
+
+    def set_active(self, device: int, active: bool) -> None:
+        """Take ``device`` in or out of the regular schedule (quarantined GPUs are out)."""
+        self._active[device] = active
+
+    def next_probe(self, now: float) -> tuple[int, ScheduleEntry] | float:
+        """The most important due probe that fits the budget, or when to ask again.
+
+        Returns:
+            ``(device, entry)`` to run now, or the time (same clock as ``now``) at which
+            something becomes due or fits; ``inf`` when nothing is scheduled.
+        """
+        wake = float("inf")
+        best: tuple[int, int, _Slot] | None = None
+        for device, slots in self._slots.items():
+            if not self._active[device]:
+                continue
+            for slot in slots.values():
+                e = slot.entry
+                due = now if slot.last_run is None else slot.last_run + e.period_s
+                if due > now:
+                    wake = min(wake, due)
+                    continue
+                if not self.budget.fits(device, slot.cost_s, now):
+                    self.deferred += 1
+                    wake = min(wake, self.budget.frees_at(device, slot.cost_s, now))
+                    break  # lower priorities of this device wait too
+                if best is None or (e.priority, device) < (best[2].entry.priority, best[0]):
+                    best = (device, e.probe_type, slot)
+                break
+        if best is None:
+            return wake
+        return best[0], best[2].entry
+
+    def finished(self, device: int, probe_type: int, device_s: float, now: float) -> None:
+        """Record a run of ``probe_type`` on ``device`` that used ``device_s`` device seconds."""
+        self.budget.record(device, device_s, now)
+        slot = self._slots[device].get(probe_type)
+        if slot is None:  # the schedule changed while it ran
+            return
+        slot.last_run = now
+        slot.cost_s = (
+            device_s if slot.cost_s == 0.0 else (1 - _EWMA) * slot.cost_s + _EWMA * device_s
+        )

@@ -1,0 +1,42 @@
+"""The probe schedule within the overhead budget."""
+
+from __future__ import annotations
+
+from sentinel.fleet.agent import OverheadBudget, ScheduleEntry, Scheduler
+
+FMA = ScheduleEntry(1, period_s=10, sm_coverage=1.0, priority=1, timeout_ms=1000)
+MEMORY = ScheduleEntry(5, period_s=10, sm_coverage=0.1, priority=4, timeout_ms=1000)
+
+
+def test_due_probes_run_in_priority_order_and_wait_for_their_period() -> None:
+    s = Scheduler([0], [MEMORY, FMA], OverheadBudget(100, 50))
+    assert s.next_probe(0.0) == (0, FMA)
+    s.finished(0, 1, 0.1, 0.0)
+    assert s.next_probe(0.0) == (0, MEMORY)
+    s.finished(0, 5, 0.1, 0.0)
+    assert s.next_probe(1.0) == 10.0, "nothing is due before the first period ends"
+
+
+def test_over_budget_defers_lower_priorities_until_usage_leaves_the_window() -> None:
+    budget = OverheadBudget(window_s=100, budget_pct=2)  # 2 device-seconds per 100 s
+    s = Scheduler([0, 1], [FMA, MEMORY], budget)
+    s.finished(0, 1, 1.5, 0.0)  # FMA costs 1.5 s on device 0
+    s.finished(0, 5, 0.1, 0.0)  # MEMORY 0.1 s: 0.4 s of budget left
+    s.finished(1, 1, 0.1, 0.0)
+    assert s.next_probe(0.0) == (1, MEMORY), "device 1 has budget left"
+    s.finished(1, 5, 0.1, 0.0)
+    s.set_active(1, False)
+    # Both of device 0's probes are due; FMA does not fit, and MEMORY, which would, waits
+    # behind it rather than take the budget FMA needs.
+    assert s.next_probe(15.0) == 100.0, "until the first runs leave the window"
+    assert s.deferred == 1
+    assert s.next_probe(100.0) == (0, FMA)
+
+
+def test_a_quarantined_device_is_not_scheduled_and_config_changes_keep_history() -> None:
+    s = Scheduler([0], [FMA], OverheadBudget(100, 50))
+    s.finished(0, 1, 0.1, 0.0)
+    s.configure([FMA.__class__(1, 2, 1.0, 1, 1000)], 50)
+    assert s.next_probe(1.0) == 2.0, "the shorter period counts from the last run"
+    s.set_active(0, False)
+    assert s.next_probe(5.0) == float("inf")
