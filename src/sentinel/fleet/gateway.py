@@ -253,6 +253,16 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     async def Subscribe(self, request: Any, context: Any) -> AsyncIterator[agent_pb2.AgentCommand]:
         eng = self.engine
+        if not request.agent_id:
+            # A config-only listener: monitors in user processes follow sampling rates
+            # and thresholds without registering as an agent.
+            with self.fanout.subscribe() as q:
+                if request.config_version < eng.config.config_version:
+                    yield agent_pb2.AgentCommand(config=eng.config)
+                while True:
+                    kind, payload = await q.get()
+                    if kind == "config":
+                        yield agent_pb2.AgentCommand(config=payload)
         agent = eng.state.agents.get(request.agent_id)
         if agent is None:
             await context.abort(

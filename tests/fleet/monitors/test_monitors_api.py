@@ -19,6 +19,7 @@ def test_exported_names() -> None:
     assert sorted(monitors.__all__) == [
         "Anomaly",
         "AnomalySink",
+        "ConfigFollower",
         "Configurable",
         "EngineReporter",
         "InferenceMonitor",
@@ -28,6 +29,7 @@ def test_exported_names() -> None:
         "TorchInvariantHooks",
         "TorchTrainingMonitor",
         "TrainingMonitor",
+        "apply_config",
         "check_tensor_invariants",
         "resolve_gpu_uuid",
         "state_digest",

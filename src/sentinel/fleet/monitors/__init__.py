@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.fleet.monitors._types import Anomaly, AnomalySink, Configurable
+from sentinel.fleet.monitors.follow import ConfigFollower, apply_config
 from sentinel.fleet.monitors.inference import InferenceMonitor, LogitSummary, summarize_logits
 from sentinel.fleet.monitors.invariants import InvariantChecker
 from sentinel.fleet.monitors.reporter import EngineReporter
@@ -32,6 +33,7 @@ _TORCH = (
 __all__ = [
     "Anomaly",
     "AnomalySink",
+    "ConfigFollower",
     "Configurable",
     "EngineReporter",
     "InferenceMonitor",
@@ -41,6 +43,7 @@ __all__ = [
     "TorchInvariantHooks",
     "TorchTrainingMonitor",
     "TrainingMonitor",
+    "apply_config",
     "check_tensor_invariants",
     "resolve_gpu_uuid",
     "state_digest",
