@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sentinel_testing import OPERATOR_TOKEN, start_server
 
 PG_URL = os.environ.get("SENTINEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -50,25 +51,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(raw, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-OPERATOR_TOKEN = "operator-secret-token"
-
-
-def start_server(tmp_path: Path, database_url: str = "", **kwargs: Any) -> Any:
-    """Start a real Sentinel server on free gRPC and HTTP ports."""
-    from sentinel.server.app import SentinelServer
-    from sentinel.server.settings import ServerSettings
-
-    settings = ServerSettings(
-        grpc_port=0,
-        http_port=0,
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        operator_tokens=(f"alice:{OPERATOR_TOKEN}",),
-        **kwargs,
-    )
-    return SentinelServer(settings).start()
 
 
 @pytest.fixture

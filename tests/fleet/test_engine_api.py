@@ -404,7 +404,7 @@ def test_stream_events_filters_directives(fleet: Fleet) -> None:
 
 
 def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
-    from conftest import start_server
+    from sentinel_testing import start_server
 
     server = start_server(tmp_path, db_url)
     server.operator_token = ""

@@ -83,7 +83,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def plain(tmp_path: Path) -> Iterator[Any]:
-    from conftest import start_server
+    from sentinel_testing import start_server
 
     server = start_server(tmp_path)
     _populate(server.engine)
@@ -93,7 +93,7 @@ def plain(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def tls(tmp_path: Path, pki: Any) -> Iterator[Any]:
-    from conftest import start_server
+    from sentinel_testing import start_server
 
     server = start_server(
         tmp_path,
@@ -108,7 +108,7 @@ def tls(tmp_path: Path, pki: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def mtls(tmp_path: Path, pki: Any) -> Iterator[Any]:
-    from conftest import start_server
+    from sentinel_testing import start_server
 
     server = start_server(
         tmp_path,
