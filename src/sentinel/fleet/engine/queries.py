@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,6 +120,7 @@ def fleet_health(
     now = eng.clock()
     window = eng.policy.rate_window_seconds
     st = eng.state
+    events: float
     with st.lock:
         if model_filter:
             counts, score_sum, events = _scan(st.select(hostname_prefix, model_filter, wanted), now)
@@ -134,9 +135,12 @@ def fleet_health(
         else:
             counts = {s: st.fleet.count.get(s, 0) for s in wanted}
             score_sum = sum(st.fleet.score.get(s, 0.0) for s in wanted)
-            events = st.events.count(now)
-            for s in set(GpuState) - wanted:
-                events -= sum(_events(st.gpus[u], now) for u in st.by_state.get(s, ()))
+            # Sum the events of whichever side of the state filter has fewer GPUs.
+            others = {int(s) for s in GpuState} - wanted
+            if sum(counts.values()) <= sum(st.fleet.count.get(s, 0) for s in others):
+                events = sum(_state_events(st, wanted, now))
+            else:
+                events = st.events.count(now) - sum(_state_events(st, others, now))
         agents = eng.active_agents()
     total = sum(counts.values())
     hours = window / 3600.0
@@ -154,6 +158,12 @@ def fleet_health(
     )
     summary.snapshot_time.FromMicroseconds(int(now * 1e6))
     return summary
+
+
+def _state_events(st: Any, states: set[int], now: float) -> Iterator[float]:
+    for state in states:
+        for u in st.by_state.get(state, ()):
+            yield _events(st.gpus[u], now)
 
 
 def _events(g: Gpu, now: float) -> float:

@@ -195,7 +195,7 @@ class TorchTrainingMonitor:
         *,
         gpu_uuid: str | None = None,
         digest_every: int = 100,
-        grad_norm_every: int = 8,
+        grad_norm_every: int = 16,
         **options: Any,
     ) -> None:
         if grad_norm_every < 1:
