@@ -204,9 +204,9 @@ extern "C" __global__ void memory_probe(u32* mem, long long words, int walking, 
     const long long step = blockDim.x;
     for (long long i = threadIdx.x; i < words; i += step) m[i] = 0u;
     __syncthreads();
-    for (long long i = threadIdx.x; i < words; i += step) READ(m[i], 0u), m[i] = ~0u;
+    for (long long i = threadIdx.x; i < words; i += step) { READ(m[i], 0u); m[i] = ~0u; }
     __syncthreads();
-    for (long long i = words - 1 - threadIdx.x; i >= 0; i -= step) READ(m[i], ~0u), m[i] = 0u;
+    for (long long i = words - 1 - threadIdx.x; i >= 0; i -= step) { READ(m[i], ~0u); m[i] = 0u; }
     __syncthreads();
     for (int b = 0; walking && b < 32; ++b) {
         for (long long i = threadIdx.x; i < words; i += step) m[i] = 1u << b;
@@ -231,13 +231,13 @@ extern "C" __global__ void shared_probe(int words, int backgrounds, const u8* se
         const u32 zero = k == 0 ? 0u : 0x55555555u, one = ~zero;
         for (int i = threadIdx.x; i < words; i += step) m[i] = zero;
         __syncthreads();
-        for (int i = threadIdx.x; i < words; i += step) READ(m[i], zero), m[i] = one;
+        for (int i = threadIdx.x; i < words; i += step) { READ(m[i], zero); m[i] = one; }
         __syncthreads();
-        for (int i = threadIdx.x; i < words; i += step) READ(m[i], one), m[i] = zero;
+        for (int i = threadIdx.x; i < words; i += step) { READ(m[i], one); m[i] = zero; }
         __syncthreads();
-        for (int i = last; i >= 0; i -= step) READ(m[i], zero), m[i] = one;
+        for (int i = last; i >= 0; i -= step) { READ(m[i], zero); m[i] = one; }
         __syncthreads();
-        for (int i = last; i >= 0; i -= step) READ(m[i], one), m[i] = zero;
+        for (int i = last; i >= 0; i -= step) { READ(m[i], one); m[i] = zero; }
         __syncthreads();
         for (int i = threadIdx.x; i < words; i += step) READ(m[i], zero);
         __syncthreads();
