@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from sentinel.fleet.engine import _apply, queries
+from sentinel.fleet.engine import queries
 from sentinel.fleet.engine.engine import (
     EngineNotFound,
     EngineUnavailable,
@@ -220,9 +220,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     async def RegisterAgent(self, request: Any, context: Any) -> agent_pb2.RegisterAgentResponse:
         eng = self.engine
-        return await _guard(
-            context, lambda: _wait(eng.submit(lambda b: _apply.register_agent(eng, b, request)))
-        )
+        return await _guard(context, lambda: _wait(eng.submit_registration(request)))
 
     async def Heartbeat(self, request: Any, context: Any) -> agent_pb2.HeartbeatResponse:
         version = await _guard(

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from sentinel.core.ledger import Ledger
 from sentinel.core.meta import get_or_create_secret
 from sentinel.core.pagination import PageTokenCodec
-from sentinel.fleet.engine import _apply
+from sentinel.fleet.engine import _apply, _common, _config, _directives, _reports, _tmr
 from sentinel.fleet.engine._tx import Batch
 from sentinel.fleet.engine.correlation import Correlator, GpuInfo
 from sentinel.fleet.engine.metrics import EngineMetrics
@@ -146,7 +146,7 @@ class FleetEngine:
             return
         self._thread = threading.Thread(target=self._run, name="sentinel-engine", daemon=True)
         self._thread.start()
-        self.submit(lambda b: _apply.system_event(self, b, "startup", "engine started")).result()
+        self.submit(lambda b: _common.system_event(self, b, "startup", "engine started")).result()
 
     def stop(self) -> None:
         """Record a shutdown event, drain the queue and stop the writer."""
@@ -154,7 +154,7 @@ class FleetEngine:
             return
         try:
             self.submit(
-                lambda b: _apply.system_event(self, b, "shutdown", "engine stopped")
+                lambda b: _common.system_event(self, b, "shutdown", "engine stopped")
             ).result()
         except EngineUnavailable:
             log.exception("could not record the shutdown event")
@@ -311,16 +311,16 @@ class FleetEngine:
             pending = conn.execute(
                 select(DirectiveRow.__table__).where(DirectiveRow.status == "pending")
             ).mappings()
-            self.pending = {r["directive_id"]: _apply.directive_from_row(r) for r in pending}
+            self.pending = {r["directive_id"]: _directives.directive_from_row(r) for r in pending}
             canaries = conn.execute(
                 select(TmrCanaryRow.__table__).where(TmrCanaryRow.status == "open")
             ).mappings()
-            self.canaries = {r["canary_id"]: _apply.canary_from_row(r) for r in canaries}
+            self.canaries = {r["canary_id"]: _tmr.canary_from_row(r) for r in canaries}
         if cfg is not None:
             self.config = agent_pb2.AgentConfig.FromString(cfg)
             self._restore_engine_thresholds()
         self.trust = TrustGraph()
-        self.trust.load(_apply.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
+        self.trust.load(_tmr.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
         self.state = state
         self.seen_reports = OrderedDict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
 
@@ -355,7 +355,12 @@ class FleetEngine:
         self, req: agent_pb2.RegisterAgentRequest
     ) -> agent_pb2.RegisterAgentResponse:
         """Register a host and its GPUs; returns the agent id and the current config."""
-        return self.submit(lambda b: _apply.register_agent(self, b, req)).result()
+        return self.submit_registration(req).result()
+
+    def submit_registration(
+        self, req: agent_pb2.RegisterAgentRequest
+    ) -> Future[agent_pb2.RegisterAgentResponse]:
+        return self.submit(lambda b: _apply.register_agent(self, b, req))
 
     def register_gpus(
         self, hostname: str, gpus: Sequence[tuple[str, int, str, str, str, int]]
@@ -382,45 +387,47 @@ class FleetEngine:
     def submit_probe_results(
         self, reports: Sequence[agent_pb2.ProbeReport]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _apply.probe_results(self, b, reports), len(reports))
+        return self.submit(lambda b: _reports.probe_results(self, b, reports), len(reports))
 
     def submit_anomalies(
         self, reports: Sequence[agent_pb2.AnomalyReport]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _apply.anomalies(self, b, reports), len(reports))
+        return self.submit(lambda b: _reports.anomalies(self, b, reports), len(reports))
 
     def submit_tmr_results(
         self, reports: Sequence[agent_pb2.TmrReport]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _apply.tmr_results(self, b, reports), len(reports))
+        return self.submit(lambda b: _tmr.tmr_results(self, b, reports), len(reports))
 
     def submit_telemetry(
         self, samples: Sequence[agent_pb2.GpuTelemetry]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _apply.telemetry(self, b, samples), len(samples))
+        return self.submit(lambda b: _reports.telemetry(self, b, samples), len(samples))
 
     def issue_directive(
         self, req: Any, *, identity: str = ""
     ) -> Future[types_pb2.DirectiveResponse]:
         """Issue a quarantine directive (an ``IssueQuarantineRequest``)."""
-        return self.submit(lambda b: _apply.issue_directive(self, b, req, identity))
+        return self.submit(lambda b: _directives.issue_directive(self, b, req, identity))
 
     def review_directive(
         self, directive_id: str, approve: bool, reviewer: str, comment: str
     ) -> Future[types_pb2.DirectiveResponse]:
         return self.submit(
-            lambda b: _apply.review_directive(self, b, directive_id, approve, reviewer, comment)
+            lambda b: _directives.review_directive(
+                self, b, directive_id, approve, reviewer, comment
+            )
         )
 
     def update_config(self, update: types_pb2.ConfigUpdate) -> Future[types_pb2.ConfigAck]:
-        return self.submit(lambda b: _apply.update_config(self, b, update))
+        return self.submit(lambda b: _config.update_config(self, b, update))
 
     def ack_config(self, ack: types_pb2.ConfigAck, agent_id: str) -> Future[None]:
-        return self.submit(lambda b: _apply.ack_config(self, b, ack, agent_id))
+        return self.submit(lambda b: _config.ack_config(self, b, ack, agent_id))
 
     def create_tmr_canary(self, participants: Sequence[str] | None = None) -> Future[str | None]:
         """Start a TMR canary on ``participants`` (or a triple the trust graph picks)."""
-        return self.submit(lambda b: _apply.create_canary(self, b, participants))
+        return self.submit(lambda b: _tmr.create_canary(self, b, participants))
 
     def tick(self) -> Future[None]:
         """Run the time-driven policy once (the server calls this every few seconds)."""

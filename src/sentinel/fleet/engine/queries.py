@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from sentinel.core.pagination import InvalidPageToken, PageTokenCodec
-from sentinel.fleet.engine._apply import _gpu, directive_from_row, identifier
+from sentinel.fleet.engine._common import identifier, known_gpu
+from sentinel.fleet.engine._directives import directive_from_row
 from sentinel.fleet.engine.engine import EngineValidationError, FleetEngine
 from sentinel.fleet.engine.enums import GpuState
 from sentinel.fleet.engine.state import Gpu
@@ -68,7 +69,7 @@ def _decode(eng: FleetEngine, scope: str, token: str) -> dict[str, Any]:
 def gpu_health(eng: FleetEngine, gpu_uuid: str, *, with_sm: bool = True) -> types_pb2.GpuHealth:
     """Current health of one GPU, with the per-SM breakdown."""
     with eng.state.lock:
-        g = _gpu(eng, gpu_uuid)
+        g = known_gpu(eng, gpu_uuid)
         return _health(eng, g, with_sm)
 
 
@@ -230,7 +231,7 @@ def gpu_history(
     the (time, kind, id) of the last item returned.
     """
     with eng.state.lock:
-        g = _gpu(eng, req.gpu_uuid)
+        g = known_gpu(eng, req.gpu_uuid)
     lo, hi = _range(req.start_time, req.end_time)
     limit = _limit(req.limit, 1000)
     scope = json.dumps(["history", g.uuid, lo, hi])
@@ -340,7 +341,7 @@ def recent_correlations(eng: FleetEngine, limit: int = 50) -> list[types_pb2.Cor
 def telemetry_series(eng: FleetEngine, gpu_uuid: str, limit: int = 500) -> list[dict[str, Any]]:
     """The newest environmental samples of one GPU, oldest first."""
     with eng.state.lock:
-        g = _gpu(eng, gpu_uuid)
+        g = known_gpu(eng, gpu_uuid)
     with eng.db.connect() as conn:
         rows = (
             conn.execute(
@@ -365,7 +366,7 @@ def list_directives(
         stmt = stmt.where(DirectiveRow.status == "pending")
     if gpu_uuid:
         with eng.state.lock:
-            _gpu(eng, gpu_uuid)
+            known_gpu(eng, gpu_uuid)
         stmt = stmt.where(DirectiveRow.gpu_uuid == gpu_uuid)
     with eng.db.connect() as conn:
         rows = conn.execute(stmt).mappings().all()

@@ -1,0 +1,72 @@
+"""Helpers every engine operation shares: input checks, identifiers, timestamps, system events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sentinel.core.ledger import EntryType
+from sentinel.fleet.engine._tx import Batch
+from sentinel.fleet.engine.state import GPU_UUID_FORMAT, GPU_UUID_RE, Gpu
+from sentinel.v1 import types_pb2
+
+if TYPE_CHECKING:
+    from sentinel.fleet.engine.engine import FleetEngine
+
+
+ENGINE = "sentinel-engine"
+"""Initiator of what the engine does on its own."""
+
+
+def check_gpu_uuid(value: str) -> None:
+    """Refuse anything that is not an NVIDIA GPU UUID, naming the expected format."""
+    if not GPU_UUID_RE.match(value):
+        from sentinel.fleet.engine.engine import EngineValidationError
+
+        raise EngineValidationError(f"malformed GPU UUID {value!r}: expected {GPU_UUID_FORMAT}")
+
+
+def known_gpu(eng: FleetEngine, gpu_uuid: str) -> Gpu:
+    from sentinel.fleet.engine.engine import EngineNotFound
+
+    check_gpu_uuid(gpu_uuid)
+    gpu = eng.state.gpus.get(gpu_uuid)
+    if gpu is None:
+        raise EngineNotFound(f"GPU {gpu_uuid} not found")
+    return gpu
+
+
+def invalid(msg: str) -> Exception:
+    from sentinel.fleet.engine.engine import EngineValidationError
+
+    return EngineValidationError(msg)
+
+
+def report_time(stamp: Any, now: float) -> float:
+    """A report's timestamp in epoch seconds; unset or in the future means now."""
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return now
+    return min(stamp.seconds + stamp.nanos / 1e9, now)
+
+
+def identifier(g: Gpu) -> types_pb2.GpuIdentifier:
+    return types_pb2.GpuIdentifier(
+        uuid=g.uuid,
+        hostname=g.hostname,
+        device_index=g.device_index,
+        model=g.model,
+        driver_version=g.driver_version,
+        firmware_version=g.firmware_version,
+    )
+
+
+def stamp(ts: float) -> Any:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    t = Timestamp()
+    t.FromMicroseconds(int(ts * 1e6))
+    return t
+
+
+def system_event(eng: FleetEngine, b: Batch, kind: str, detail: str, by: str = ENGINE) -> None:
+    ev = types_pb2.SystemEvent(kind=kind, detail=detail, initiated_by=by, timestamp=stamp(b.now))
+    b.audit(EntryType.SYSTEM_EVENT, None, ev.SerializeToString())
