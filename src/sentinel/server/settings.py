@@ -11,6 +11,16 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"SENTINEL_{name}", default)
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(f"SENTINEL_{name}", "")
+    if not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"SENTINEL_{name} must be an integer, got {raw!r}") from None
+
+
 def _env_list(name: str) -> tuple[str, ...]:
     raw = os.environ.get(f"SENTINEL_{name}", "")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -58,8 +68,8 @@ class ServerSettings:
     def from_env(cls) -> ServerSettings:
         """Settings from ``SENTINEL_*`` variables, defaults where unset."""
         return cls(
-            grpc_port=int(_env("GRPC_PORT", "50051")),
-            http_port=int(_env("HTTP_PORT", "8000")),
+            grpc_port=_env_int("GRPC_PORT", 50051),
+            http_port=_env_int("HTTP_PORT", 8000),
             host=_env("HOST", "127.0.0.1"),
             data_dir=Path(_env("DATA_DIR", "./data")),
             database_url=_env("DATABASE_URL", ""),
@@ -68,7 +78,7 @@ class ServerSettings:
             tls_client_ca=_env("TLS_CLIENT_CA", ""),
             operator_subjects=_env_list("OPERATOR_SUBJECTS"),
             operator_tokens=_env_list("OPERATOR_TOKENS"),
-            ledger_batch_size=int(_env("LEDGER_BATCH_SIZE", "1024")),
+            ledger_batch_size=_env_int("LEDGER_BATCH_SIZE", 1024),
             log_level=_env("LOG_LEVEL", "INFO"),
             extra={
                 k.removeprefix("SENTINEL_ENGINE_").lower(): v
