@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 import grpc
@@ -81,6 +82,14 @@ class BaseClient:
             private_key=read(tls.client_key_path),
             certificate_chain=read(tls.client_cert_path),
         )
+
+    def channel(self, channels: ModuleType = grpc) -> Any:
+        """A channel to the endpoint from ``channels`` (``grpc`` or ``grpc.aio``), with the
+        configured options, secure when TLS is configured."""
+        config, credentials = self.config, self.credentials()
+        if credentials is None:
+            return channels.insecure_channel(config.endpoint, options=config.options)
+        return channels.secure_channel(config.endpoint, credentials, options=config.options)
 
     def retrier(self) -> Retrier:
         """A fresh retry policy for one call or one event stream."""

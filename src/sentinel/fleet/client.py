@@ -127,12 +127,7 @@ class SentinelClient:
 
     @classmethod
     def _open(cls, base: BaseClient, channels: ModuleType, *, asynchronous: bool) -> SentinelClient:
-        config, credentials = base.config, base.credentials()
-        if credentials is None:
-            channel = channels.insecure_channel(config.endpoint, options=config.options)
-        else:
-            channel = channels.secure_channel(config.endpoint, credentials, options=config.options)
-        return cls(base, channel, asynchronous=asynchronous)
+        return cls(base, base.channel(channels), asynchronous=asynchronous)
 
     def _check_kind(self, *, asynchronous: bool) -> None:
         if asynchronous == self._asynchronous:

@@ -179,17 +179,12 @@ class Agent:
         self._link_wake = threading.Event()
         self._heartbeat_s = 15.0
         self._rng = random.Random()
-        base = BaseClient(ClientConfig(engine, tls_config=tls_config))
-        creds = base.credentials()
-        options = [
+        options = (
             ("grpc.max_reconnect_backoff_ms", 5000),
             ("grpc.initial_reconnect_backoff_ms", 200),
-        ]
-        self._channel = (
-            grpc.secure_channel(engine, creds, options)
-            if creds is not None
-            else grpc.insecure_channel(engine, options)
         )
+        config = ClientConfig(engine, tls_config=tls_config, options=options)
+        self._channel = BaseClient(config).channel()
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._stream: Any = None
         self._threads: list[threading.Thread] = []

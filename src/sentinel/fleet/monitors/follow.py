@@ -73,12 +73,7 @@ class ConfigFollower:
         *,
         tls_config: TlsConfig | None = None,
     ) -> None:
-        credentials = BaseClient(ClientConfig(endpoint, tls_config=tls_config)).credentials()
-        self._channel = (
-            grpc.secure_channel(endpoint, credentials)
-            if credentials is not None
-            else grpc.insecure_channel(endpoint)
-        )
+        self._channel = BaseClient(ClientConfig(endpoint, tls_config=tls_config)).channel()
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._monitors = list(monitors)
         self._stop = threading.Event()

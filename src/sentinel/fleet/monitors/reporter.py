@@ -81,12 +81,7 @@ class EngineReporter:
             raise ValueError(
                 f"queue_size and batch_size must be >= 1, got {queue_size} and {batch_size}"
             )
-        credentials = BaseClient(ClientConfig(endpoint, tls_config=tls_config)).credentials()
-        self._channel = (
-            grpc.secure_channel(endpoint, credentials)
-            if credentials is not None
-            else grpc.insecure_channel(endpoint)
-        )
+        self._channel = BaseClient(ClientConfig(endpoint, tls_config=tls_config)).channel()
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._queue_size = queue_size
         self._batch_size = batch_size
