@@ -33,18 +33,18 @@ def required_rate(gpus: int) -> float:
 
 
 @contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh database URL: a SQLite file in a temp dir, or a new PostgreSQL schema."""
+def database(kind: str, pg_url: str = PG_URL) -> Iterator[str]:
+    """A fresh database URL: a SQLite file in a temp dir, or a new schema at ``pg_url``."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
             yield f"sqlite:///{tmp}/bench.db"
         return
     schema = f"bench_{uuid.uuid4().hex[:12]}"
-    raw = PG_URL.replace("+psycopg", "")
+    raw = pg_url.replace("+psycopg", "")
     with psycopg.connect(raw, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield f"{pg_url}?options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(raw, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

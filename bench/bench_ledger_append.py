@@ -7,34 +7,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-import psycopg
+import _fleet
 
 from sentinel.core.db import make_engine, migrate
 from sentinel.core.ledger import EntryType, Ledger, LedgerRecord
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 CALL = 500
-
-
-@contextmanager
-def _pg_schema(url: str) -> Iterator[str]:
-    """A throwaway schema on the PostgreSQL at ``url``, dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    raw = url.replace("+psycopg", "")
-    with psycopg.connect(raw, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(raw, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _run(url: str, entries: int) -> float:
@@ -60,18 +42,14 @@ def _run(url: str, entries: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=50_000)
-    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-url", default=_fleet.PG_URL)
     args = parser.parse_args()
     print(f"{'database':<12}{'median entries/s':>18}{'min':>12}{'max':>12}")
     for name in ("sqlite", "postgresql"):
         rates = []
         for _ in range(5):
-            if name == "sqlite":
-                with tempfile.TemporaryDirectory() as tmp:
-                    rates.append(_run(f"sqlite:///{tmp}/bench.db", args.entries))
-            else:
-                with _pg_schema(args.pg_url) as url:
-                    rates.append(_run(url, args.entries))
+            with _fleet.database(name, args.pg_url) as url:
+                rates.append(_run(url, args.entries))
         print(
             f"{name:<12}{statistics.median(rates):>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
         )
