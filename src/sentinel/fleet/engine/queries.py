@@ -7,6 +7,7 @@ same things with the same words.
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,6 @@ from sentinel.fleet.engine.store import (
     CorrelationRow,
     DirectiveRow,
     ReliabilitySampleRow,
-    TelemetryRow,
     TransitionRow,
 )
 from sentinel.v1 import fleet_pb2, types_pb2
@@ -196,11 +196,7 @@ def list_gpus(
     after = _decode(eng, scope, page_token)["after"] if page_token else ""
     with eng.state.lock:
         gpus = eng.state.select(hostname_prefix, model_filter, wanted)
-        start = 0
-        if after:
-            import bisect
-
-            start = bisect.bisect_right([g.uuid for g in gpus], after)
+        start = bisect.bisect_right(gpus, after, key=lambda g: g.uuid) if after else 0
         page = gpus[start : start + limit]
         resp = fleet_pb2.ListGpusResponse(
             gpus=[_health(eng, g, with_sm=False) for g in page], total_count=len(gpus)
@@ -319,41 +315,6 @@ def _correlation(r: Any, ident: types_pb2.GpuIdentifier | None) -> types_pb2.Cor
             ev.attributed_sm.sm_id = r["sm_id"]
     ev.timestamp.FromMicroseconds(r["ts_us"])
     return ev
-
-
-def recent_correlations(eng: FleetEngine, limit: int = 50) -> list[types_pb2.CorrelationEvent]:
-    """The newest correlation findings across the fleet."""
-    with eng.db.connect() as conn:
-        rows = (
-            conn.execute(
-                select(CorrelationRow.__table__).order_by(CorrelationRow.ts_us.desc()).limit(limit)
-            )
-            .mappings()
-            .all()
-        )
-    out = []
-    for r in rows:
-        g = eng.state.gpus.get(r["gpu_uuid"] or "")
-        out.append(_correlation(r, identifier(g) if g else None))
-    return out
-
-
-def telemetry_series(eng: FleetEngine, gpu_uuid: str, limit: int = 500) -> list[dict[str, Any]]:
-    """The newest environmental samples of one GPU, oldest first."""
-    with eng.state.lock:
-        g = known_gpu(eng, gpu_uuid)
-    with eng.db.connect() as conn:
-        rows = (
-            conn.execute(
-                select(TelemetryRow.__table__)
-                .where(TelemetryRow.gpu_uuid == g.uuid)
-                .order_by(TelemetryRow.ts_us.desc())
-                .limit(limit)
-            )
-            .mappings()
-            .all()
-        )
-    return [dict(r) for r in reversed(rows)]
 
 
 def list_directives(
