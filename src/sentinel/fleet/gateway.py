@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,10 +36,12 @@ _MAX_BATCH = 10_000
 _STREAM_QUEUE = 10_000
 
 
-async def _guard(context: grpc.aio.ServicerContext, fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn`` and turn engine errors into the documented status codes."""
+async def _guard(context: grpc.aio.ServicerContext, fn: Callable[[], T | Awaitable[T]]) -> T:
+    """Run ``fn`` (awaiting what it returns, if awaitable) and turn engine errors into the
+    documented status codes."""
     try:
-        return await fn()
+        result = fn()
+        return await result if inspect.isawaitable(result) else result  # type: ignore[return-value]
     except EngineValidationError as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except EngineNotFound as exc:
@@ -50,10 +53,6 @@ async def _guard(context: grpc.aio.ServicerContext, fn: Callable[[], Awaitable[T
 
 async def _wait(fut: Future[T]) -> T:
     return await asyncio.wrap_future(fut)
-
-
-async def _sync(fn: Callable[[], T]) -> T:
-    return fn()
 
 
 class _Fanout:
@@ -102,35 +101,29 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         self.fanout = fanout
 
     async def QueryGpuHealth(self, request: Any, context: Any) -> types_pb2.GpuHealth:
-        return await _guard(
-            context, lambda: _sync(lambda: queries.gpu_health(self.engine, request.gpu_uuid))
-        )
+        return await _guard(context, lambda: queries.gpu_health(self.engine, request.gpu_uuid))
 
     async def QueryFleetHealth(self, request: Any, context: Any) -> types_pb2.FleetHealthSummary:
         return await _guard(
             context,
-            lambda: _sync(
-                lambda: queries.fleet_health(
-                    self.engine,
-                    request.hostname_prefix,
-                    request.model_filter,
-                    list(request.state_filter),
-                )
+            lambda: queries.fleet_health(
+                self.engine,
+                request.hostname_prefix,
+                request.model_filter,
+                list(request.state_filter),
             ),
         )
 
     async def ListGpus(self, request: Any, context: Any) -> fleet_pb2.ListGpusResponse:
         return await _guard(
             context,
-            lambda: _sync(
-                lambda: queries.list_gpus(
-                    self.engine,
-                    request.hostname_prefix,
-                    request.model_filter,
-                    list(request.state_filter),
-                    request.limit,
-                    request.page_token,
-                )
+            lambda: queries.list_gpus(
+                self.engine,
+                request.hostname_prefix,
+                request.model_filter,
+                list(request.state_filter),
+                request.limit,
+                request.page_token,
             ),
         )
 
@@ -187,7 +180,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         )
 
     async def GetTrustGraph(self, request: Any, context: Any) -> types_pb2.TrustGraphSnapshot:
-        return await _guard(context, lambda: _sync(lambda: queries.trust_graph(self.engine)))
+        return await _guard(context, lambda: queries.trust_graph(self.engine))
 
     async def UpdateConfig(self, request: Any, context: Any) -> types_pb2.ConfigAck:
         who = await self.auth.aidentify(context)
@@ -223,9 +216,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return await _guard(context, lambda: _wait(eng.submit_registration(request)))
 
     async def Heartbeat(self, request: Any, context: Any) -> agent_pb2.HeartbeatResponse:
-        version = await _guard(
-            context, lambda: _sync(lambda: self.engine.heartbeat(request.agent_id))
-        )
+        version = await _guard(context, lambda: self.engine.heartbeat(request.agent_id))
         return agent_pb2.HeartbeatResponse(config_version=version)
 
     async def ReportProbeResults(self, request: Any, context: Any) -> agent_pb2.ReportAck:
@@ -287,5 +278,4 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     async def AckConfig(self, request: Any, context: Any) -> agent_pb2.AckConfigResponse:
         agent_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, request.component_id))
-        await _guard(context, lambda: _wait(self.engine.ack_config(request, agent_id)))
-        return agent_pb2.AckConfigResponse()
+        return await _guard(context, lambda: _wait(self.engine.ack_config(request, agent_id)))

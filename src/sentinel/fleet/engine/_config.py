@@ -119,7 +119,9 @@ def update_config(eng: FleetEngine, b: Batch, u: types_pb2.ConfigUpdate) -> type
     )
 
 
-def ack_config(eng: FleetEngine, b: Batch, ack: types_pb2.ConfigAck, agent_id: str) -> None:
+def ack_config(
+    eng: FleetEngine, b: Batch, ack: types_pb2.ConfigAck, agent_id: str
+) -> agent_pb2.AckConfigResponse:
     from sentinel.fleet.engine.engine import EngineNotFound
 
     agent = eng.state.agents.get(agent_id)
@@ -138,3 +140,4 @@ def ack_config(eng: FleetEngine, b: Batch, ack: types_pb2.ConfigAck, agent_id: s
             agent_id,
         )
     b.agents[agent_id] = agent
+    return agent_pb2.AckConfigResponse()

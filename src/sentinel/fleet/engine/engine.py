@@ -422,7 +422,9 @@ class FleetEngine:
     def update_config(self, update: types_pb2.ConfigUpdate) -> Future[types_pb2.ConfigAck]:
         return self.submit(lambda b: _config.update_config(self, b, update))
 
-    def ack_config(self, ack: types_pb2.ConfigAck, agent_id: str) -> Future[None]:
+    def ack_config(
+        self, ack: types_pb2.ConfigAck, agent_id: str
+    ) -> Future[agent_pb2.AckConfigResponse]:
         return self.submit(lambda b: _config.ack_config(self, b, ack, agent_id))
 
     def create_tmr_canary(self, participants: Sequence[str] | None = None) -> Future[str | None]:
