@@ -35,19 +35,26 @@ def remember(eng: FleetEngine, report_id: str) -> None:
         seen.popitem(last=False)
 
 
+def is_new(eng: FleetEngine, ack: agent_pb2.ReportAck, report_id: str) -> bool:
+    """Whether to apply a report: refuses one without an id, counts a duplicate."""
+    if not report_id:
+        ack.rejected.append("(no report_id): report_id is required")
+        return False
+    if report_id in eng.seen_reports:
+        ack.duplicates += 1
+        return False
+    return True
+
+
 def probe_results(
     eng: FleetEngine, b: Batch, reports: Sequence[agent_pb2.ProbeReport]
 ) -> agent_pb2.ReportAck:
     ack = agent_pb2.ReportAck()
-    gpus, seen, p = eng.state.gpus, eng.seen_reports, eng.policy
+    gpus, p = eng.state.gpus, eng.policy
     now = b.now
     for r in reports:
         rid = r.report_id
-        if not rid:
-            ack.rejected.append("(no report_id): report_id is required")
-            continue
-        if rid in seen:
-            ack.duplicates += 1
+        if not is_new(eng, ack, rid):
             continue
         g = gpus.get(r.gpu_uuid)
         if g is None:
@@ -124,11 +131,7 @@ def anomalies(
     p = eng.policy
     for r in reports:
         rid = r.report_id
-        if not rid:
-            ack.rejected.append("(no report_id): report_id is required")
-            continue
-        if rid in eng.seen_reports:
-            ack.duplicates += 1
+        if not is_new(eng, ack, rid):
             continue
         g = eng.state.gpus.get(r.gpu_uuid)
         problem = ""
