@@ -142,7 +142,13 @@ class SentinelServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((s.host, s.http_port))
         http = uvicorn.Server(
-            uvicorn.Config(create_app(self.engine), log_level="warning", lifespan="off")
+            uvicorn.Config(
+                create_app(self.engine, self.authorizer),
+                log_level="warning",
+                lifespan="off",
+                # Open event streams (dashboards) must not hold up a stop.
+                timeout_graceful_shutdown=2,
+            )
         )
         await server.start()
         http_task = asyncio.create_task(http.serve(sockets=[sock]))

@@ -38,6 +38,14 @@ class Identity:
 ANONYMOUS = Identity(name="anonymous", operator=False, via="anonymous")
 
 
+class Refused(Exception):
+    """An HTTP caller was refused: ``status`` 401 for a bad token, 403 for no operator."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class _Context(Protocol):
     """The parts of ``grpc.ServicerContext`` the authorizer uses."""
 
@@ -127,6 +135,20 @@ class Authorizer:
         if not identity.operator:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{what} {_OPERATOR_HINT}")
         return identity
+
+    def require_http_operator(self, authorization: str | None, what: str) -> Identity:
+        """The operator behind an HTTP ``Authorization`` header, or ``Refused``.
+
+        Args:
+            authorization: The header's value; ``None`` when the request has none.
+            what: What the caller tried to do, for the 403 message.
+        """
+        if authorization is None:
+            raise Refused(403, f"{what} {_OPERATOR_HINT}")
+        found = self._from_token(authorization)
+        if isinstance(found, _Denial):
+            raise Refused(401, found.details)
+        return found
 
     def _resolve(self, context: _Context | _AioContext) -> Identity | _Denial:
         header = _authorization(context.invocation_metadata() or ())

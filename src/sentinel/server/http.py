@@ -1,38 +1,91 @@
-"""The HTTP side of the server: health, the engine's Prometheus metrics, REST reads."""
+"""The HTTP side of the server: health, metrics, ``/api/v1`` and the dashboard on one app."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
-from google.protobuf.json_format import MessageToDict
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sentinel.fleet.engine import queries
-from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, FleetEngine
+from sentinel.fleet.engine.engine import (
+    EngineNotFound,
+    EngineUnavailable,
+    EngineValidationError,
+    FleetEngine,
+)
+from sentinel.server.api import api_router
+from sentinel.server.auth import Authorizer, Refused
+from sentinel.server.dashboard import dashboard_router, make_templates, not_found, render
 
 
-def _json(msg: Any) -> dict[str, Any]:
-    return MessageToDict(
-        msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> FastAPI:
+    """The FastAPI application: ``/healthz``, ``/metrics``, ``/api/v1`` and the dashboard.
+
+    Every response carries ``Server-Timing: app;dur=<ms>``, the time the server spent on it.
+    """
+    app = FastAPI(
+        title="Sentinel",
+        version="0.1.0",
+        description="Fleet health, GPUs, directives, the audit ledger and the trust graph.",
     )
+    templates = make_templates()
 
-
-def create_app(engine: FleetEngine) -> FastAPI:
-    """The FastAPI application serving ``/healthz``, ``/metrics`` and ``/api/v1``."""
-    app = FastAPI(title="Sentinel", version="0.1.0")
+    def _error(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics"):
+            return JSONResponse({"error": message}, status_code=status)
+        if status == 404:
+            return not_found(templates, message)
+        title = {400: "Bad request", 401: "Not signed in", 403: "Not allowed"}.get(status, "Error")
+        return render(templates, "error.html", status, page="", title=title, message=message)
 
     @app.exception_handler(EngineNotFound)
-    async def _not_found(_: Any, exc: EngineNotFound) -> JSONResponse:
-        return JSONResponse({"error": str(exc).strip("'\"")}, status_code=404)
+    async def _not_found(request: Request, exc: EngineNotFound) -> Response:
+        return _error(request, 404, str(exc).strip("'\""))
 
     @app.exception_handler(EngineValidationError)
-    async def _invalid(_: Any, exc: EngineValidationError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    async def _invalid(request: Request, exc: EngineValidationError) -> Response:
+        return _error(request, 400, str(exc))
 
-    @app.get("/healthz")
+    @app.exception_handler(EngineUnavailable)
+    async def _unavailable(request: Request, exc: EngineUnavailable) -> Response:
+        return _error(request, 503, str(exc))
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        return _error(request, exc.status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return _error(request, 400, problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _error(request, 404, f"There is no page at {request.url.path}.")
+        return _error(request, exc.status_code, str(exc.detail))
+
+    @app.middleware("http")
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        ms = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={ms:.2f}"
+        return response
+
+    @app.get("/healthz", tags=["server"])
     def healthz() -> JSONResponse:
         """Ready when the database answers and the engine's writer runs."""
         problems = []
@@ -43,7 +96,7 @@ def create_app(engine: FleetEngine) -> FastAPI:
             problems.append(f"database: {exc}")
         if not engine.running:
             problems.append("engine: writer thread is not running")
-        body = {
+        body: dict[str, Any] = {
             "status": "ok" if not problems else "unavailable",
             "problems": problems,
             "gpus": engine.state.total(),
@@ -51,19 +104,17 @@ def create_app(engine: FleetEngine) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if not problems else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", tags=["server"])
     def metrics() -> Response:
         """The engine's own metrics in the Prometheus text format."""
         return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/api/v1/fleet")
-    def fleet(hostname_prefix: str = "", model: str = "") -> dict[str, Any]:
-        """Fleet health summary (QueryFleetHealth)."""
-        return _json(queries.fleet_health(engine, hostname_prefix, model))
+    app.include_router(api_router(engine, authorizer or Authorizer()))
+    app.include_router(dashboard_router(engine, templates))
+    app.mount("/static", StaticFiles(packages=[("sentinel.server", "static")]), name="static")
 
-    @app.get("/api/v1/gpus/{gpu_uuid}")
-    def gpu(gpu_uuid: str) -> dict[str, Any]:
-        """Health of one GPU with its per-SM breakdown (QueryGpuHealth)."""
-        return _json(queries.gpu_health(engine, gpu_uuid))
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> HTMLResponse:
+        return HTMLResponse(status_code=204)
 
     return app

@@ -1,0 +1,218 @@
+"""Inline SVG drawings for the dashboard: time series, the per-SM heat map, the trust graph.
+
+Drawn on the server, so pages need no chart library and no build step, and a screenshot
+or a test sees exactly what a person sees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+
+from markupsafe import Markup
+
+from sentinel.server.views import SmCell, TrustGraphView
+
+STATE_COLORS = {
+    "HEALTHY": "#2e9d5b",
+    "SUSPECT": "#d9a21b",
+    "QUARANTINED": "#d9621b",
+    "DEEP_TEST": "#3a78c9",
+    "CONDEMNED": "#b3261e",
+}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart."""
+
+    label: str
+    color: str
+    points: Sequence[tuple[datetime, float]]
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line at a moment, e.g. a state transition."""
+
+    ts: datetime
+    color: str
+    label: str
+
+
+def _fmt_time(ts: datetime, span_s: float) -> str:
+    return ts.strftime("%H:%M:%S" if span_s < 3 * 3600 else "%m-%d %H:%M")
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    markers: Sequence[Marker] = (),
+    width: int = 720,
+    height: int = 220,
+    y_range: tuple[float, float] | None = None,
+    unit: str = "",
+    title: str = "",
+) -> Markup:
+    """A time-series chart with a labelled y axis, time ticks and optional markers."""
+    pts = [p for s in series for p in s.points]
+    if not pts:
+        return Markup(
+            f'<svg class="chart empty" viewBox="0 0 {width} 60" role="img" '
+            f'aria-label="{escape(title)}"><text x="10" y="35">No data yet</text></svg>'
+        )
+    left, right, top, bottom = 56, 12, 14, 28
+    times = [p[0] for p in pts] + [m.ts for m in markers]
+    t0, t1 = min(times), max(times)
+    span = max((t1 - t0).total_seconds(), 1.0)
+    lo, hi = y_range if y_range else (min(p[1] for p in pts), max(p[1] for p in pts))
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1, hi + 1
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(ts: datetime) -> float:
+        return left + plot_w * (ts - t0).total_seconds() / span
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - (min(max(v, lo), hi) - lo) / (hi - lo))
+
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">'
+    ]
+    for i in range(5):
+        v = lo + (hi - lo) * i / 4
+        yy = y(v)
+        out.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">'
+            f"{_fmt_value(v, hi - lo)}{escape(unit)}</text>"
+        )
+    for i in range(5):
+        ts = t0 + (t1 - t0) * (i / 4)
+        xx = x(ts)
+        out.append(
+            f'<text class="tick" x="{xx:.1f}" y="{height - 8}" text-anchor="middle">'
+            f"{_fmt_time(ts, span)}</text>"
+        )
+    for m in markers:
+        xx = x(m.ts)
+        out.append(
+            f'<line class="marker" x1="{xx:.1f}" x2="{xx:.1f}" y1="{top}" '
+            f'y2="{top + plot_h}" stroke="{m.color}"><title>{escape(m.label)}</title></line>'
+            f'<circle cx="{xx:.1f}" cy="{top + 3}" r="4" fill="{m.color}">'
+            f"<title>{escape(m.label)}</title></circle>"
+        )
+    for s in series:
+        if not s.points:
+            continue
+        path = " ".join(
+            f"{'M' if i == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for i, (t, v) in enumerate(s.points)
+        )
+        out.append(
+            f'<path class="line" d="{path}" stroke="{s.color}"><title>{escape(s.label)}</title>'
+            "</path>"
+        )
+    if len(series) > 1:
+        for i, s in enumerate(series):
+            lx = left + 8 + i * 150
+            out.append(
+                f'<rect x="{lx}" y="{top}" width="10" height="3" fill="{s.color}"/>'
+                f'<text class="legend" x="{lx + 14}" y="{top + 5}">{escape(s.label)}</text>'
+            )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _fmt_value(v: float, span: float) -> str:
+    if span < 0.05:
+        return f"{v:.4f}"
+    if span < 5:
+        return f"{v:.2f}"
+    return f"{v:.0f}"
+
+
+def _heat(fails: int, worst: int) -> str:
+    """White-ish for no failure, deepening red with the share of the worst SM's failures."""
+    if fails <= 0:
+        return "#e8f3ec"
+    share = math.log1p(fails) / math.log1p(max(worst, 1))
+    light = 86 - 50 * share
+    return f"hsl(4, 75%, {light:.0f}%)"
+
+
+def sm_heatmap(cells: Sequence[SmCell], *, columns: int = 0) -> Markup:
+    """One square per SM, coloured by its probe failures; disabled SMs are crossed out."""
+    if not cells:
+        return Markup('<p class="muted">No SMs registered.</p>')
+    n = len(cells)
+    columns = columns or min(n, max(8, math.ceil(math.sqrt(n * 2))))
+    rows = math.ceil(n / columns)
+    size, gap = 34, 4
+    width, height = columns * (size + gap), rows * (size + gap)
+    worst = max(c.fails for c in cells)
+    out = [
+        f'<svg class="heatmap" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="probe failures per SM" data-sms="{n}">'
+    ]
+    for c in cells:
+        cx, cy = (c.sm_id % columns) * (size + gap), (c.sm_id // columns) * (size + gap)
+        tip = (
+            f"SM {c.sm_id}: {c.fails} failures, {c.passes} passes, "
+            f"reliability {c.reliability:.4f}" + (f"; disabled: {c.reason}" if c.disabled else "")
+        )
+        cls = "sm failing" if c.fails else "sm"
+        out.append(
+            f'<g class="{cls}" data-sm="{c.sm_id}" data-fails="{c.fails}">'
+            f"<title>{escape(tip)}</title>"
+            f'<rect x="{cx}" y="{cy}" width="{size}" height="{size}" rx="3" '
+            f'fill="{_heat(c.fails, worst)}"/>'
+            f'<text x="{cx + size / 2}" y="{cy + size / 2 + 4}" text-anchor="middle">'
+            f"{c.sm_id}</text>"
+        )
+        if c.disabled:
+            out.append(
+                f'<path class="disabled" d="M{cx + 4},{cy + 4}L{cx + size - 4},{cy + size - 4}'
+                f'M{cx + size - 4},{cy + 4}L{cx + 4},{cy + size - 4}"/>'
+            )
+        out.append("</g>")
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def trust_color(trust: float) -> str:
+    """Red at trust 0, amber at 0.5, green at 1."""
+    hue = 120 * max(0.0, min(1.0, trust))
+    return f"hsl({hue:.0f}, 70%, 42%)"
+
+
+def trust_svg(view: TrustGraphView, *, size: int = 640) -> Markup:
+    """GPUs on a circle grouped by host; edges coloured by the pair's trust score."""
+    if not view.nodes:
+        return Markup(
+            f'<svg class="trust empty" viewBox="0 0 {size} 80" role="img" '
+            'aria-label="trust graph"><text x="10" y="45">No TMR comparisons yet.</text></svg>'
+        )
+    pos = {n.uuid: (n.x * size, n.y * size) for n in view.nodes}
+    out = [f'<svg class="trust" viewBox="0 0 {size} {size}" role="img" aria-label="trust graph">']
+    for e in sorted(view.edges, key=lambda e: -e.trust):  # distrust drawn last, on top
+        (x1, y1), (x2, y2) = pos[e.a], pos[e.b]
+        tip = f"{e.a} – {e.b}: trust {e.trust:.2f} ({e.agreements} agree, {e.disagreements} not)"
+        out.append(
+            f'<line class="edge" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+            f'stroke="{trust_color(e.trust)}" data-trust="{e.trust:.3f}">'
+            f"<title>{escape(tip)}</title></line>"
+        )
+    radius = 7 if len(view.nodes) <= 64 else 4
+    for n in view.nodes:
+        x, y = pos[n.uuid]
+        out.append(
+            f'<a href="/gpus/{escape(n.uuid)}"><circle class="node" cx="{x:.1f}" cy="{y:.1f}" '
+            f'r="{radius}" fill="{STATE_COLORS.get(n.state, "#888")}" data-uuid="{escape(n.uuid)}">'
+            f"<title>{escape(n.uuid)} on {escape(n.hostname)}: {n.state}</title></circle></a>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))
