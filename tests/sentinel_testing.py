@@ -26,3 +26,60 @@ def start_server(tmp_path: Path, database_url: str = "", **kwargs: Any) -> Any:
         **kwargs,
     )
     return SentinelServer(settings).start()
+
+
+SM_COUNT = 16
+_report_ids = iter(range(1 << 62))
+
+
+def gpu_uuid(n: int) -> str:
+    """A well-formed GPU UUID numbered ``n``."""
+    return f"GPU-{n:08x}-aaaa-bbbb-cccc-ddddeeeeffff"
+
+
+def register_host(
+    engine: Any, host: str, n: int, start: int = 0, firmware: str = "96.00"
+) -> list[str]:
+    """Register ``n`` GPUs of ``host`` with the engine directly; returns their UUIDs."""
+    uuids = [gpu_uuid(start + i) for i in range(n)]
+    engine.register_gpus(
+        host,
+        [
+            (u, i, "NVIDIA H100 80GB HBM3", "535.129.03", firmware, SM_COUNT)
+            for i, u in enumerate(uuids)
+        ],
+    )
+    return uuids
+
+
+def probe(engine: Any, uuid: str, *, failing_sm: int | None = None, n: int = 1) -> Any:
+    """Ingest ``n`` FMA reports for ``uuid``: passes, or failures on ``failing_sm``."""
+    from sentinel.v1 import agent_pb2, types_pb2
+
+    reports = []
+    for _ in range(n):
+        outcomes = bytearray([types_pb2.PROBE_RESULT_PASS] * SM_COUNT)
+        if failing_sm is not None:
+            outcomes[failing_sm] = types_pb2.PROBE_RESULT_FAIL
+        reports.append(
+            agent_pb2.ProbeReport(
+                report_id=f"test-{next(_report_ids)}",
+                gpu_uuid=uuid,
+                probe_type=types_pb2.PROBE_TYPE_FMA,
+                result=types_pb2.PROBE_RESULT_FAIL
+                if failing_sm is not None
+                else types_pb2.PROBE_RESULT_PASS,
+                sm_outcomes=bytes(outcomes),
+            )
+        )
+    return engine.ingest_probe_results(reports)
+
+
+def issue_pending(engine: Any, uuid: str, action: int = 1, reason: str = "operator test") -> str:
+    """Issue a directive that waits for an operator's approval; returns its id."""
+    from sentinel.v1 import fleet_pb2
+
+    req = fleet_pb2.IssueQuarantineRequest(
+        gpu_uuid=uuid, action=action, reason=reason, initiated_by="tests", requires_approval=True
+    )
+    return str(engine.issue_directive(req).result(timeout=10).directive_id)

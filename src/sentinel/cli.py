@@ -20,7 +20,7 @@ from sentinel._cli.connection import Connection
 from sentinel._cli.directives import directives, quarantine
 from sentinel._cli.fleet import fleet, gpu
 from sentinel._cli.render import console
-from sentinel._cli.server import certs, serve
+from sentinel._cli.server import certs, serve, up
 from sentinel.fleet import SentinelError
 
 __all__ = ["cli", "main"]
@@ -91,7 +91,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = Connection(**options)
 
 
-for command in (serve, fleet, gpu, quarantine, directives, audit, certs, agent):
+for command in (serve, up, fleet, gpu, quarantine, directives, audit, certs, agent):
     cli.add_command(command)
 
 

@@ -108,17 +108,18 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
         return views.directives(engine, limit)
 
     async def _review(
-        directive_id: str, approve: bool, review: Review, authorization: str | None
+        directive_id: str, approve: bool, review: Review | None, authorization: str | None
     ) -> dict[str, Any]:
+        comment = review.comment if review else ""
         what = "approving a directive" if approve else "rejecting a directive"
         who = authorizer.require_http_operator(authorization, what)
-        fut = engine.review_directive(directive_id, approve, who.name, review.comment)
+        fut = engine.review_directive(directive_id, approve, who.name, comment)
         return _proto(await asyncio.wrap_future(fut))
 
     @r.post("/directives/{directive_id}/approve", responses=_AUTH_ERRORS)
     async def approve(
         directive_id: str,
-        review: Annotated[Review, Body()] = Review(),
+        review: Annotated[Review | None, Body()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         """Approve a pending directive; needs ``Authorization: Bearer <operator token>``."""
@@ -127,7 +128,7 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
     @r.post("/directives/{directive_id}/reject", responses=_AUTH_ERRORS)
     async def reject(
         directive_id: str,
-        review: Annotated[Review, Body()] = Review(),
+        review: Annotated[Review | None, Body()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         """Reject a pending directive; needs ``Authorization: Bearer <operator token>``."""

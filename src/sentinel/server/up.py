@@ -1,0 +1,194 @@
+"""``sentinel up``: the server on embedded defaults, plus a simulated fleet until agents come.
+
+The demo keeps its state in ``<data dir>/demo`` and starts it afresh every time, so a
+newcomer always sees the scenarios play out from the beginning; the real fleet's
+database in the data dir is never touched by it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import inspect, text
+
+from sentinel.core.db import make_engine
+from sentinel.fleet.engine.policy import EnginePolicy
+from sentinel.server import views
+from sentinel.server.app import SentinelServer
+from sentinel.server.settings import ServerSettings
+
+log = logging.getLogger("sentinel.server")
+
+_TTY_EVERY_S = 1.0
+_LOG_EVERY_S = 30.0
+
+
+def registered_agents(settings: ServerSettings) -> int:
+    """Agents the real fleet's database knows; 0 when it does not exist yet."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return 0
+    db = make_engine(url)
+    try:
+        if not inspect(db).has_table("fleet_agents"):
+            return 0
+        with db.connect() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM fleet_agents")).scalar_one())
+    finally:
+        db.dispose()
+
+
+def operator_token(settings: ServerSettings) -> tuple[ServerSettings, str | None]:
+    """Settings with an operator token; a new one (also written to the data dir) if none is set.
+
+    Returns the settings and the token made, or ``None`` when the settings had tokens.
+    """
+    if settings.operator_tokens or settings.operator_subjects:
+        return settings, None
+    token = secrets.token_urlsafe(18)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "operator-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return dataclasses.replace(settings, operator_tokens=(f"operator:{token}",)), token
+
+
+def summary_line(server: SentinelServer, started: float) -> str:
+    """One line: elapsed time, GPUs by state, SDC rate, approvals waiting, ledger size."""
+    o = views.fleet_overview(server.engine)
+    c = o.counts
+    elapsed = int(time.monotonic() - started)
+    return (
+        f"{elapsed // 60:02d}:{elapsed % 60:02d}  {o.total_gpus} GPUs: "
+        f"{c['HEALTHY']} healthy, {c['SUSPECT']} suspect, {c['QUARANTINED']} quarantined, "
+        f"{c['DEEP_TEST']} deep test, {c['CONDEMNED']} condemned | "
+        f"SDC {o.sdc_rate:.3f}/GPU-h | reliability {o.average_reliability:.4f} | "
+        f"{o.pending_approvals} awaiting approval | {o.active_agents} agents | "
+        f"ledger {o.ledger_entries:,}"
+    )
+
+
+def run_up(
+    settings: ServerSettings,
+    *,
+    demo: bool | None,
+    spec: object | None = None,
+    out: TextIO = sys.stdout,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the server (and the demo fleet) until SIGINT/SIGTERM or ``stop`` is set.
+
+    Args:
+        settings: Server settings, as for ``sentinel serve``.
+        demo: Run the simulated fleet; ``None`` runs it when no agent has registered.
+        spec: The demo's ``DemoSpec``; ``None`` for the default 4 hosts × 8 GPUs.
+        out: Where the URL and the live summary go.
+        stop: Set it to stop (tests); signals do the same from the main thread.
+    """
+    from sentinel.fleet.demo import DemoFleet, DemoSpec, check_capacity, demo_policy
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if demo is None:
+        demo = registered_agents(settings) == 0
+    spec = spec if spec is not None else DemoSpec()
+    assert isinstance(spec, DemoSpec)
+    policy = EnginePolicy()
+    if demo:
+        check_capacity(spec)  # refuse before anything starts
+        demo_dir = settings.data_dir / "demo"
+        shutil.rmtree(demo_dir, ignore_errors=True)
+        demo_dir.mkdir(parents=True)
+        settings = dataclasses.replace(
+            settings, database_url=f"sqlite:///{(demo_dir / 'sentinel.db').resolve()}"
+        )
+        policy = policy.with_overrides(demo_policy())
+    settings, token = operator_token(settings)
+    server = SentinelServer(settings, policy).start()
+    fleet = None
+    try:
+        if demo:
+            fleet = DemoFleet(
+                server.address,
+                spec,
+                data_dir=settings.data_dir / "demo" / "agents",
+                canary=server.engine.create_tmr_canary,
+            )
+            fleet.start()
+        _announce(out, server, settings, token, fleet)
+        _watch(out, server, stop or _signalled())
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        server.stop()
+        out.write("\nSentinel stopped.\n")
+        out.flush()
+
+
+def _announce(
+    out: TextIO,
+    server: SentinelServer,
+    settings: ServerSettings,
+    token: str | None,
+    fleet: object | None,
+) -> None:
+    lines = [
+        f"Sentinel is up. Dashboard: {server.http_url}/   (gRPC {server.address})",
+    ]
+    if token:
+        lines.append(
+            f"Operator token for approvals (also in {settings.data_dir / 'operator-token'}): "
+            f"{token}"
+        )
+    if fleet is not None:
+        from sentinel.fleet.demo import DemoFleet
+
+        assert isinstance(fleet, DemoFleet)
+        lines.append(
+            f"Demo fleet: {len(fleet.all_uuids)} simulated GPUs on the CPU backend; "
+            f"faults appear {fleet.spec.fault_delay_s:g} s after start:"
+        )
+        lines += [f"  - {s.title} ({s.pattern})" for s in fleet.scenarios]
+        lines.append(
+            f"Demo state lives in {settings.data_dir / 'demo'} and starts afresh each time; "
+            "`sentinel up --no-demo` serves your own fleet."
+        )
+    lines.append("Ctrl-C stops.")
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+
+
+def _signalled() -> threading.Event:
+    done = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+    return done
+
+
+def _watch(out: TextIO, server: SentinelServer, stop: threading.Event) -> None:
+    """Print the summary line: rewritten in place on a terminal, every 30 s otherwise."""
+    tty = out.isatty()
+    started = time.monotonic()
+    every = _TTY_EVERY_S if tty else _LOG_EVERY_S
+    while True:
+        line = summary_line(server, started)
+        if tty:
+            width = shutil.get_terminal_size((160, 20)).columns
+            out.write("\r\x1b[2K" + line[: width - 1])
+        else:
+            out.write(line + "\n")
+        out.flush()
+        if stop.wait(every):
+            return
