@@ -1,34 +1,51 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed
+SERVER_STAMP := $(VENV)/.installed-server
+TEST_STAMP := $(VENV)/.installed-test
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up test check bench protos clean
+.PHONY: up test check bench screenshots protos clean chromium
 
-$(STAMP): pyproject.toml
+# What `sentinel up` needs, and nothing more, so the first start is quick.
+$(SERVER_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[server]'
+	touch $@
+
+$(TEST_STAMP): $(SERVER_STAMP)
 	# The CPU build of torch for the monitor adapters' tests (a wheel this machine keeps
 	# on disk); a GPU host installs its own build through the `torch` extra.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[server,test,torch]'
-	touch $(STAMP)
+	touch $@
 
-up: $(STAMP)
-	$(VENV)/bin/sentinel serve
+# The dashboard tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; \
+	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
 
-test: $(STAMP)
+up: $(SERVER_STAMP)
+	$(VENV)/bin/sentinel up
+
+test: $(TEST_STAMP) chromium
 	$(VENV)/bin/pytest -q
 
-check: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+check: $(TEST_STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done
 
-protos: $(STAMP)
+# Pictures of every dashboard page, from a live demo fleet, for the README.
+screenshots: $(TEST_STAMP) chromium
+	$(PY) scripts/screenshots.py docs/screenshots
+
+protos: $(TEST_STAMP)
 	PATH=$(VENV)/bin:$$PATH scripts/gen_protos.sh
 
 clean:

@@ -115,6 +115,8 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
         reliability = _charts.line_chart(
             [_charts.Series("reliability", "#3a78c9", [(p.ts, p.score) for p in d.reliability])],
             markers=markers,
+            width=1280,
+            height=280,
             title="reliability over time",
         )
         temperature = _charts.line_chart(
@@ -124,13 +126,15 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
                 )
             ],
             unit=" °C",
-            height=150,
+            width=760,
+            height=170,
             title="temperature",
         )
         power = _charts.line_chart(
             [_charts.Series("power", "#6b4fbb", [(p.ts, p.power_w) for p in d.telemetry])],
             unit=" W",
-            height=150,
+            width=760,
+            height=170,
             title="power",
         )
         clocks = _charts.line_chart(
@@ -140,7 +144,8 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
                 )
             ],
             unit=" MHz",
-            height=150,
+            width=760,
+            height=170,
             title="SM clock",
         )
         latest = d.telemetry[-1] if d.telemetry else None

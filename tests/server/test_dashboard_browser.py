@@ -1,0 +1,175 @@
+"""The dashboard in real headless Chromium against a real server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sentinel_testing import (
+    OPERATOR_TOKEN,
+    gpu_uuid,
+    issue_pending,
+    probe,
+    register_host,
+    start_server,
+)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Any]:
+    s = start_server(tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def fleet(server: Any) -> list[str]:
+    uuids = register_host(server.engine, "node-a", 4, 0) + register_host(
+        server.engine, "node-b", 4, 4
+    )
+    for u in uuids:
+        probe(server.engine, u, n=3)
+    return uuids
+
+
+def _row(page: Any, uuid: str) -> Any:
+    return page.locator(f'tr[data-uuid="{uuid}"]')
+
+
+def test_fleet_page_updates_live_when_a_gpu_is_quarantined(
+    server: Any, fleet: list[str], page: Any
+) -> None:
+    page.goto(server.http_url + "/")
+    expect(page.locator("#live")).to_contain_text("live")
+    expect(page.locator('[data-count="TOTAL"]')).to_have_text("8")
+    expect(_row(page, fleet[5]).locator(".badge")).to_have_text("HEALTHY")
+    page.evaluate("window.__sameDocument = true")
+    probe(server.engine, fleet[5], failing_sm=3, n=3)  # three failures quarantine at once
+    expect(_row(page, fleet[5]).locator(".badge")).to_have_text("QUARANTINED")
+    expect(page.locator('[data-count="QUARANTINED"]')).to_have_text("1")
+    assert page.evaluate("window.__sameDocument") is True  # updated without a reload
+
+
+def test_fleet_table_sorts_and_filters(server: Any, fleet: list[str], page: Any) -> None:
+    probe(server.engine, fleet[6], failing_sm=1, n=1)
+    page.goto(server.http_url + "/")
+    page.click('th a[data-sort="reliability"]')  # already ascending: this flips it
+    expect(page.locator("tbody tr").last).to_have_attribute("data-uuid", fleet[6])
+    page.click('th a[data-sort="reliability"]')
+    expect(page.locator("tbody tr").first).to_have_attribute("data-uuid", fleet[6])
+    page.fill('input[name="host"]', "node-b")
+    page.click('form.filters button[type="submit"]')
+    expect(page.locator("tbody tr")).to_have_count(4)
+    assert set(page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.uuid)")) == set(
+        fleet[4:]
+    )
+    page.select_option('select[name="state"]', "QUARANTINED")
+    page.click('form.filters button[type="submit"]')
+    expect(page.locator("tbody")).to_contain_text("No GPU matches")
+
+
+def test_gpu_page_draws_heatmap_history_and_audit(server: Any, fleet: list[str], page: Any) -> None:
+    probe(server.engine, fleet[2], failing_sm=11, n=3)
+    page.goto(f"{server.http_url}/gpus/{fleet[2]}")
+    expect(page.locator("h1 .badge")).to_have_text("QUARANTINED")
+    expect(page.locator("svg.heatmap g.sm")).to_have_count(16)
+    failing = page.locator("svg.heatmap g.failing")
+    expect(failing).to_have_count(1)
+    expect(failing).to_have_attribute("data-sm", "11")
+    expect(page.locator("#gpu-reliability svg.chart .marker")).to_have_count(1)
+    expect(page.locator("#gpu-reliability svg.chart path.line")).to_have_count(1)
+    expect(page.locator("#gpu-correlations")).to_contain_text("SM LOCALIZED")
+    expect(page.locator("#gpu-audit tbody tr").first).to_contain_text("QUARANTINE_ACTION")
+
+
+def test_unknown_gpu_shows_a_404_page(server: Any, fleet: list[str], page: Any) -> None:
+    response = page.goto(f"{server.http_url}/gpus/{gpu_uuid(4242)}")
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    expect(page.locator(".message")).to_contain_text("is registered")
+
+
+def test_approving_in_the_ui_needs_sign_in_then_changes_state(
+    server: Any, fleet: list[str], page: Any
+) -> None:
+    target = fleet[1]
+    directive = issue_pending(server.engine, target, reason="suspicious logits")
+    page.goto(server.http_url + "/directives")
+    row = page.locator(f'#pending tr[data-directive="{directive}"]')
+    expect(row).to_contain_text("suspicious logits")
+
+    row.locator("button.approve").click()
+    expect(page.locator("#review-status")).to_contain_text("403")
+    expect(page.locator("#review-status")).to_contain_text("operator identity")
+    assert server.engine.state.gpus[target].state == 1  # still HEALTHY: nothing changed
+    assert directive in server.engine.pending
+
+    page.fill("#token", OPERATOR_TOKEN)
+    page.click("#signin-button")
+    expect(page.locator("#operator")).to_have_text("operator: alice")
+    row.locator(".comment").fill("confirmed by the on-call")
+    row.locator("button.approve").click()
+    expect(page.locator("#review-status")).to_contain_text("the GPU is now QUARANTINED")
+    expect(page.locator(f'#history tr[data-directive="{directive}"]')).to_contain_text("alice")
+    page.goto(f"{server.http_url}/gpus/{target}")
+    expect(page.locator("h1 .badge")).to_have_text("QUARANTINED")
+
+
+def test_bad_token_sign_in_is_refused(server: Any, page: Any) -> None:
+    page.goto(server.http_url + "/directives")
+    page.fill("#token", "not-a-token")
+    page.click("#signin-button")
+    expect(page.locator("#flash")).to_contain_text("unknown token")
+    expect(page.locator("#operator")).to_be_hidden()
+
+
+def test_tampered_ledger_shows_broken_in_the_ui(server: Any, fleet: list[str], page: Any) -> None:
+    page.goto(server.http_url + "/audit")
+    page.click("#verify")
+    expect(page.locator("#verify-result")).to_contain_text("Chain intact")
+    db = server.settings.resolved_database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE ledger_entries SET data = X'deadbeef' WHERE entry_id = 7")
+    page.click("#verify")
+    result = page.locator("#verify-result")
+    expect(result).to_contain_text("Chain BROKEN at entry 7")
+    expect(result).to_have_class("verify-result broken")
+
+
+def test_audit_filter_and_export_link(server: Any, fleet: list[str], page: Any) -> None:
+    page.goto(server.http_url + "/audit")
+    page.fill('input[name="gpu_uuid"]', fleet[0])
+    page.select_option('select[name="entry_type"]', "PROBE_RESULT")
+    page.click('form.filters button[type="submit"]')
+    expect(page.locator("#audit-table tbody tr")).to_have_count(3)
+    href = page.locator("#export").get_attribute("href")
+    assert href == f"/api/v1/audit/export?gpu_uuid={fleet[0]}&entry_type=PROBE_RESULT"
+    with page.expect_download() as download:
+        page.click("#export")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 3
+
+
+def test_trust_page_draws_edges_coloured_by_trust(server: Any, fleet: list[str], page: Any) -> None:
+    from sentinel.v1 import agent_pb2
+
+    canary = server.engine.create_tmr_canary(fleet[:3]).result(timeout=10)
+    server.engine.submit_tmr_results(
+        [
+            agent_pb2.TmrReport(report_id=f"t{i}", canary_id=canary, gpu_uuid=u, digest=d)
+            for i, (u, d) in enumerate(zip(fleet[:3], (b"a", b"a", b"b"), strict=True))
+        ]
+    ).result(timeout=10)
+    page.goto(server.http_url + "/trust")
+    expect(page.locator("svg.trust circle.node")).to_have_count(3)
+    edges = page.locator("svg.trust line.edge")
+    expect(edges).to_have_count(3)
+    trusts = sorted(float(t) for t in edges.evaluate_all("es => es.map(e => e.dataset.trust)"))
+    assert trusts == [0.0, 0.0, 1.0]
+    expect(page.locator('[data-metric="coverage"]')).not_to_have_text("0.0%")
