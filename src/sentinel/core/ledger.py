@@ -491,7 +491,8 @@ class Ledger:
         limit: int = 100,
         page_token: str = "",
         descending: bool = False,
-    ) -> tuple[list[StoredEntry], str, int]:
+        count: bool = True,
+    ) -> tuple[list[StoredEntry], str, int | None]:
         """One page of entries matching the filters, in entry-id order.
 
         Args:
@@ -502,10 +503,12 @@ class Ledger:
             limit: page size, 1 to 1000.
             page_token: the token returned with the previous page, or "" for the first.
             descending: newest first.
+            count: whether to count the matching entries; the count scans every match,
+                which a page does not, so callers that do not show it skip it.
 
         Returns:
             The entries, the token of the next page ("" after the last page) and how many
-            entries match the filters in all.
+            entries match the filters in all (``None`` without ``count``).
 
         Raises:
             ValueError: a limit outside 1..1000 or ``start`` after ``end``.
@@ -538,8 +541,10 @@ class Ledger:
         page = page.order_by(order).limit(limit + 1)
         with self._engine.connect() as conn:
             rows = conn.execute(page).all()
-            total = conn.execute(select(func.count()).select_from(_entries).where(*filters))
-            total_count = int(total.scalar_one())
+            total_count = None
+            if count:
+                total = conn.execute(select(func.count()).select_from(_entries).where(*filters))
+                total_count = int(total.scalar_one())
         entries = [_stored(row) for row in rows[:limit]]
         token = ""
         if len(rows) > limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -82,6 +83,10 @@ class SentinelServer:
 
     def start(self) -> SentinelServer:
         self.engine.start()
+        # The loaded fleet and the libraries are long-lived: keep them out of the cyclic
+        # collector, whose full passes otherwise pause requests for 100-300 ms.
+        gc.collect()
+        gc.freeze()
         self._thread = threading.Thread(target=self._main, name="sentinel-server", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -138,7 +143,9 @@ class SentinelServer:
             grpc_port = server.add_insecure_port(target)
         else:
             grpc_port = server.add_secure_port(target, self._credentials)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, so asyncio turns Nagle off on accepted connections: without it a small
+        # response waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((s.host, s.http_port))
         http = uvicorn.Server(

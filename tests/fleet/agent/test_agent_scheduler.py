@@ -40,3 +40,33 @@ def test_a_quarantined_device_is_not_scheduled_and_config_changes_keep_history()
     assert s.next_probe(1.0) == 2.0, "the shorter period counts from the last run"
     s.set_active(0, False)
     assert s.next_probe(5.0) == float("inf")
+
+
+def test_a_failed_probe_is_rerun_at_once_to_confirm_then_waits() -> None:
+    s = Scheduler([0, 1], [FMA], OverheadBudget(100, 50))
+    s.finished(1, 1, 0.1, 0.0)
+    s.finished(0, 1, 0.1, 0.0, failed=True)
+    assert s.next_probe(0.5) == (0, FMA), "first confirmation"
+    s.finished(0, 1, 0.1, 0.5, failed=True)
+    assert s.next_probe(0.6) == (0, FMA), "second confirmation"
+    s.finished(0, 1, 0.1, 0.6, failed=True)
+    assert s.next_probe(0.7) == 10.0, "confirmed: back to the period (device 1 is due at 10)"
+    s.finished(0, 1, 0.1, 10.6, failed=True)
+    s.finished(1, 1, 0.1, 10.6)
+    assert s.next_probe(11.0) == 20.6, "a fault already confirmed is not re-run again"
+
+
+def test_a_passing_rerun_ends_the_confirmation() -> None:
+    s = Scheduler([0], [FMA], OverheadBudget(100, 50))
+    s.finished(0, 1, 0.1, 0.0, failed=True)
+    assert s.next_probe(0.1) == (0, FMA)
+    s.finished(0, 1, 0.1, 0.1)  # a one-off upset: the re-run passes
+    assert s.next_probe(0.2) == 10.1
+    s.finished(0, 1, 0.1, 10.1, failed=True)
+    assert s.next_probe(10.2) == (0, FMA), "a new failure is confirmed afresh"
+
+
+def test_confirmations_stay_within_the_budget() -> None:
+    s = Scheduler([0], [FMA], OverheadBudget(window_s=100, budget_pct=1))  # 1 s per 100 s
+    s.finished(0, 1, 0.9, 0.0, failed=True)
+    assert s.next_probe(0.1) == 100.0, "the re-run waits until it fits"

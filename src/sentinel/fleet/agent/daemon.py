@@ -386,7 +386,7 @@ class Agent:
                 nxt = self._scheduler.next_probe(now)
             if isinstance(nxt, tuple):
                 device, entry = nxt
-                device_s = self._probe(
+                report = self._probe(
                     self.devices[device],
                     entry.probe_type,
                     entry.sm_coverage,
@@ -394,7 +394,13 @@ class Agent:
                     deep=False,
                 )
                 with self._lock:
-                    self._scheduler.finished(device, entry.probe_type, device_s, time.monotonic())
+                    self._scheduler.finished(
+                        device,
+                        entry.probe_type,
+                        report.duration_us / 1e6,
+                        time.monotonic(),
+                        failed=report.result == types_pb2.PROBE_RESULT_FAIL,
+                    )
                 continue
             wait = None if nxt == float("inf") else max(0.0, nxt - now)
             if self._hung:  # look again soon for a hung probe that has returned
@@ -413,8 +419,8 @@ class Agent:
 
     def _probe(
         self, device: DeviceInfo, probe_type: int, coverage: float, timeout_ms: int, *, deep: bool
-    ) -> float:
-        """Run one probe under the guard and buffer its report; returns device seconds used."""
+    ) -> agent_pb2.ProbeReport:
+        """Run one probe under the guard and buffer its report, which it returns."""
         started = time.monotonic()
         g = guarded(
             lambda: self.backend.run(
@@ -474,7 +480,7 @@ class Agent:
             if d is not None:
                 d.last_round.append(report.report_id)
                 d.failed |= report.result == types_pb2.PROBE_RESULT_FAIL
-        return report.duration_us / 1e6
+        return report
 
     def _next_deep_round(self) -> bool:
         """Run one deep round on a device whose previous round the engine has acknowledged.

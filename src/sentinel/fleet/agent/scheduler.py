@@ -8,6 +8,10 @@ every lower-priority probe of that device, so cheap low-priority probes cannot s
 an expensive important one. Deferred probes run as soon as old usage leaves the window.
 A probe that alone costs more than the whole window's budget runs only when the window
 is empty, so it is rare rather than never.
+
+A probe that fails is due again at once, up to ``CONFIRMATIONS`` times in a row (still
+within the budget): a real fault fails again and reaches the engine's quarantine count
+in seconds instead of periods, while a one-off upset passes its re-run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from sentinel.fleet.agent._config import ScheduleEntry
 __all__ = ["OverheadBudget", "Scheduler"]
 
 _EWMA = 0.3
+CONFIRMATIONS = 2
+"""Immediate re-runs of a failed probe before it waits for its period again."""
 
 
 class OverheadBudget:
@@ -79,6 +85,8 @@ class _Slot:
     entry: ScheduleEntry
     last_run: float | None = None
     cost_s: float = 0.0
+    failures_in_row: int = 0
+    """Failed runs since the last pass."""
 
 
 class Scheduler:
@@ -132,6 +140,8 @@ class Scheduler:
             for slot in slots.values():
                 e = slot.entry
                 due = now if slot.last_run is None else slot.last_run + e.period_s
+                if 0 < slot.failures_in_row <= CONFIRMATIONS:  # re-run now to confirm
+                    due = now
                 if due > now:
                     wake = min(wake, due)
                     continue
@@ -146,13 +156,20 @@ class Scheduler:
             return wake
         return best[0], best[2].entry
 
-    def finished(self, device: int, probe_type: int, device_s: float, now: float) -> None:
-        """Record a run of ``probe_type`` on ``device`` that used ``device_s`` device seconds."""
+    def finished(
+        self, device: int, probe_type: int, device_s: float, now: float, *, failed: bool = False
+    ) -> None:
+        """Record a run of ``probe_type`` on ``device`` that used ``device_s`` device seconds.
+
+        ``failed`` makes the probe due again at once, unless it has already been re-run
+        ``CONFIRMATIONS`` times in a row.
+        """
         self.budget.record(device, device_s, now)
         slot = self._slots[device].get(probe_type)
         if slot is None:  # the schedule changed while it ran
             return
         slot.last_run = now
+        slot.failures_in_row = slot.failures_in_row + 1 if failed else 0
         slot.cost_s = (
             device_s if slot.cost_s == 0.0 else (1 - _EWMA) * slot.cost_s + _EWMA * device_s
         )
