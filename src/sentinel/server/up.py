@@ -15,12 +15,14 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import inspect, text
 
 from sentinel.core.db import make_engine
+from sentinel.fleet.demo import DemoFleet, DemoSpec, check_capacity, demo_policy
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.server import views
 from sentinel.server.app import SentinelServer
@@ -34,9 +36,9 @@ _LOG_EVERY_S = 30.0
 
 def registered_agents(settings: ServerSettings) -> int:
     """Agents the real fleet's database knows; 0 when it does not exist yet."""
+    if not settings.database_url and not (settings.data_dir / "sentinel.db").exists():
+        return 0  # looking must not create the data dir
     url = settings.resolved_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return 0
     db = make_engine(url)
     try:
         if not inspect(db).has_table("fleet_agents"):
@@ -77,48 +79,46 @@ def summary_line(server: SentinelServer, started: float) -> str:
     )
 
 
-def run_up(
-    settings: ServerSettings,
-    *,
-    demo: bool | None,
-    spec: object | None = None,
-    out: TextIO = sys.stdout,
-    stop: threading.Event | None = None,
-) -> None:
-    """Run the server (and the demo fleet) until SIGINT/SIGTERM or ``stop`` is set.
+@dataclass
+class Running:
+    """A started server, and the demo fleet when one runs."""
 
-    Args:
-        settings: Server settings, as for ``sentinel serve``.
-        demo: Run the simulated fleet; ``None`` runs it when no agent has registered.
-        spec: The demo's ``DemoSpec``; ``None`` for the default 4 hosts × 8 GPUs.
-        out: Where the URL and the live summary go.
-        stop: Set it to stop (tests); signals do the same from the main thread.
+    server: SentinelServer
+    settings: ServerSettings
+    fleet: DemoFleet | None
+    token: str | None
+    """The operator token made at start; ``None`` when the settings had operators."""
+
+    def stop(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
+        self.server.stop()
+
+
+def start(settings: ServerSettings, *, demo: bool | None, spec: DemoSpec | None = None) -> Running:
+    """Start the server and, with ``demo`` (``None``: when no agent registered), the demo fleet.
+
+    Raises:
+        DemoTooLarge: before anything starts, when the demo would not fit in memory.
     """
-    from sentinel.fleet.demo import DemoFleet, DemoSpec, check_capacity, demo_policy
-
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     if demo is None:
         demo = registered_agents(settings) == 0
-    spec = spec if spec is not None else DemoSpec()
-    assert isinstance(spec, DemoSpec)
+    spec = spec or DemoSpec()
     policy = EnginePolicy()
     if demo:
-        check_capacity(spec)  # refuse before anything starts
+        check_capacity(spec)
         demo_dir = settings.data_dir / "demo"
         shutil.rmtree(demo_dir, ignore_errors=True)
         demo_dir.mkdir(parents=True)
         settings = dataclasses.replace(
             settings, database_url=f"sqlite:///{(demo_dir / 'sentinel.db').resolve()}"
         )
-        policy = policy.with_overrides(demo_policy())
+        policy = policy.with_overrides(demo_policy(spec))
     settings, token = operator_token(settings)
-    server = SentinelServer(settings, policy).start()
+    server = SentinelServer(settings, policy).start()  # SENTINEL_ENGINE_* still apply
     fleet = None
-    try:
-        if demo:
+    if demo:
+        try:
             fleet = DemoFleet(
                 server.address,
                 spec,
@@ -126,35 +126,68 @@ def run_up(
                 canary=server.engine.create_tmr_canary,
             )
             fleet.start()
-        _announce(out, server, settings, token, fleet)
-        _watch(out, server, stop or _signalled())
+        except BaseException:
+            server.stop()
+            raise
+    return Running(server, settings, fleet, token)
+
+
+def run_up(
+    settings: ServerSettings,
+    *,
+    demo: bool | None,
+    spec: DemoSpec | None = None,
+    out: TextIO = sys.stdout,
+    stop: threading.Event | None = None,
+) -> None:
+    """What ``sentinel up`` does: ``start``, print the URL, then a live summary until stopped.
+
+    Args:
+        settings: Server settings, as for ``sentinel serve``.
+        demo: Run the simulated fleet; ``None`` runs it when no agent has registered.
+        spec: The demo's size and timing; ``None`` for 4 hosts × 8 GPUs.
+        out: Where the URL and the live summary go.
+        stop: Set it to stop (tests); SIGINT and SIGTERM do the same from the main thread.
+    """
+    if demo is None:
+        demo = registered_agents(settings) == 0
+    if demo:
+        check_capacity(spec or DemoSpec())  # refuse before anything is created
+    # The terminal belongs to the summary line; the log (agents' included) goes to a file.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = settings.data_dir / "sentinel.log"
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        running = start(settings, demo=demo, spec=spec)
+    except BaseException:
+        root.removeHandler(handler)
+        handler.close()
+        raise
+    try:
+        _announce(out, running, log_file)
+        _watch(out, running.server, stop or _signalled())
     finally:
-        if fleet is not None:
-            fleet.stop()
-        server.stop()
+        running.stop()
+        root.removeHandler(handler)
+        handler.close()
         out.write("\nSentinel stopped.\n")
         out.flush()
 
 
-def _announce(
-    out: TextIO,
-    server: SentinelServer,
-    settings: ServerSettings,
-    token: str | None,
-    fleet: object | None,
-) -> None:
-    lines = [
-        f"Sentinel is up. Dashboard: {server.http_url}/   (gRPC {server.address})",
-    ]
-    if token:
+def _announce(out: TextIO, running: Running, log_file: Path) -> None:
+    server, settings, fleet = running.server, running.settings, running.fleet
+    lines = [f"Sentinel is up. Dashboard: {server.http_url}/   (gRPC {server.address})"]
+    if running.token:
         lines.append(
             f"Operator token for approvals (also in {settings.data_dir / 'operator-token'}): "
-            f"{token}"
+            f"{running.token}"
         )
     if fleet is not None:
-        from sentinel.fleet.demo import DemoFleet
-
-        assert isinstance(fleet, DemoFleet)
         lines.append(
             f"Demo fleet: {len(fleet.all_uuids)} simulated GPUs on the CPU backend; "
             f"faults appear {fleet.spec.fault_delay_s:g} s after start:"
@@ -164,7 +197,7 @@ def _announce(
             f"Demo state lives in {settings.data_dir / 'demo'} and starts afresh each time; "
             "`sentinel up --no-demo` serves your own fleet."
         )
-    lines.append("Ctrl-C stops.")
+    lines.append(f"Log: {log_file}. Ctrl-C stops.")
     out.write("\n".join(lines) + "\n")
     out.flush()
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -62,6 +62,18 @@ class EngineValidationError(ValueError):
 
 class EngineNotFound(LookupError):
     """An operation named a GPU, directive or agent the engine does not know."""
+
+
+def _settle(future: Future[Any], result: Any, error: BaseException | None) -> None:
+    """Deliver an operation's outcome; a caller that gave up (a gRPC deadline cancels the
+    wrapped future) just does not get it, and the writer thread carries on."""
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        pass
 
 
 @dataclass
@@ -240,7 +252,7 @@ class FleetEngine:
             err = EngineUnavailable(f"engine could not persist the batch: {failure}")
             for op in ops:
                 self._depth -= 1
-                op.future.set_exception(err)
+                _settle(op.future, None, err)
             return
         batch.committed()
         done = time.perf_counter()
@@ -248,10 +260,7 @@ class FleetEngine:
             self._depth -= 1
             if op.reports:
                 self.metrics.observe_ingest(op.reports, done - op.enqueued)
-            if error is None:
-                op.future.set_result(result)
-            else:
-                op.future.set_exception(error)
+            _settle(op.future, result, error)
         for fn in batch.after_commit:
             fn()
 

@@ -11,6 +11,7 @@ import hashlib
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,7 +35,11 @@ _SHARED_WORDS = (3072, 12288)
 
 
 class CpuBackend(BaseBackend):
-    """``n_devices`` simulated GPUs; UUIDs are deterministic per (hostname, index)."""
+    """``n_devices`` simulated GPUs; UUIDs are deterministic per (hostname, index).
+
+    ``firmware_versions`` gives each device its own firmware string (default ``sim-1`` for
+    all), so firmware correlation can be staged across simulated hosts.
+    """
 
     def __init__(
         self,
@@ -44,11 +49,19 @@ class CpuBackend(BaseBackend):
         hostname: str | None = None,
         memory_bytes: int = 1 << 20,
         model: str = "Sentinel CPU-simulated GPU",
+        firmware_versions: Sequence[str] | None = None,
     ) -> None:
         if n_devices < 0 or sm_count < 1:
             raise ValueError(f"need n_devices >= 0 and sm_count >= 1, got {n_devices}, {sm_count}")
         if memory_bytes < 4 * sm_count:
             raise ValueError(f"memory_bytes {memory_bytes} leaves no 32-bit word per SM")
+        if firmware_versions is None:
+            firmware_versions = ["sim-1"] * n_devices
+        if len(firmware_versions) != n_devices:
+            raise ValueError(
+                f"firmware_versions has {len(firmware_versions)} entries for {n_devices} "
+                "devices; give one per device"
+            )
         super().__init__(GoldenStore())
         host = hostname if hostname is not None else socket.gethostname()
         self._devices = [
@@ -57,10 +70,10 @@ class CpuBackend(BaseBackend):
                 uuid=f"GPU-{uuid.uuid5(_UUID_NAMESPACE, f'{host}/{i}')}",
                 model=model,
                 driver_version=f"cpu-{np.__version__}",
-                firmware_version="sim-1",
+                firmware_version=firmware,
                 sm_count=sm_count,
             )
-            for i in range(n_devices)
+            for i, firmware in enumerate(firmware_versions)
         ]
         self._slice_words = memory_bytes // 4 // sm_count
         self._memory: dict[int, np.ndarray] = {}
