@@ -173,3 +173,33 @@ def test_trust_page_draws_edges_coloured_by_trust(server: Any, fleet: list[str],
     trusts = sorted(float(t) for t in edges.evaluate_all("es => es.map(e => e.dataset.trust)"))
     assert trusts == [0.0, 0.0, 1.0]
     expect(page.locator('[data-metric="coverage"]')).not_to_have_text("0.0%")
+
+
+def test_the_demo_bad_gpu_shows_quarantined_live(tmp_path: Path, page: Any) -> None:
+    import re
+
+    from sentinel.fleet.demo import DemoSpec
+    from sentinel.server.settings import ServerSettings
+    from sentinel.server.up import start
+
+    settings = ServerSettings(grpc_port=0, http_port=0, data_dir=tmp_path / "data")
+    running = start(settings, demo=True, spec=DemoSpec(hosts=4, gpus_per_host=4, fault_delay_s=4))
+    try:
+        assert running.fleet is not None
+        scenario = next(s for s in running.fleet.scenarios if s.key == "stuck_bit")
+        stuck = scenario.gpu_uuids[0]
+        sm = re.search(r"on SM (\d+)", scenario.title)
+        assert sm is not None
+        page.goto(running.server.http_url + "/?sort=uuid")
+        row = _row(page, stuck)
+        expect(row.locator(".badge")).to_have_text("HEALTHY")  # before the fault appears
+        taken = re.compile("QUARANTINED|DEEP TEST|CONDEMNED")
+        expect(row.locator(".badge")).to_have_text(taken, timeout=90_000)
+        for healthy in running.fleet.healthy_uuids:
+            expect(_row(page, healthy).locator(".badge")).to_have_text("HEALTHY")
+        page.goto(f"{running.server.http_url}/gpus/{stuck}")
+        expect(page.locator("h1 .badge")).to_have_text(taken)
+        expect(page.locator(f'svg.heatmap g.failing[data-sm="{sm.group(1)}"]')).to_have_count(1)
+        expect(page.locator("#gpu-correlations")).to_contain_text("SM LOCALIZED")
+    finally:
+        running.stop()
