@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sentinel_testing import start_server
 
 CHROMIUM = os.environ.get("SENTINEL_TEST_CHROMIUM", "/usr/bin/chromium")
 _FLAGS = [
@@ -48,3 +50,13 @@ def page(browser: Any) -> Iterator[Any]:
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Any]:
+    """A real server (SQLite under tmp_path) whose operator ``alice`` has OPERATOR_TOKEN."""
+    s = start_server(tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -6,7 +6,6 @@ import base64
 import json
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,21 +16,11 @@ from sentinel_testing import (
     issue_pending,
     probe,
     register_host,
-    start_server,
 )
 
 from sentinel.v1 import agent_pb2
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Any]:
-    s = start_server(tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture

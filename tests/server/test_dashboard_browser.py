@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +14,7 @@ from sentinel_testing import (
     issue_pending,
     probe,
     register_host,
-    start_server,
 )
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Any]:
-    s = start_server(tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
