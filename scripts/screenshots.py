@@ -60,7 +60,9 @@ def _shoot(running: Running, out: Path) -> None:
     print(f"demo fleet up at {running.server.http_url}", flush=True)  # noqa: T201
     _wait(
         "the stuck-bit GPU quarantined",
-        lambda: engine.state.gpus[stuck].state != GpuState.HEALTHY,
+        lambda: (
+            getattr(engine.state.gpus.get(stuck), "state", GpuState.HEALTHY) != GpuState.HEALTHY
+        ),
         300,
     )
     _wait("a directive waiting for approval", lambda: bool(engine.pending), 600)

@@ -214,5 +214,12 @@ def trust_svg(view: TrustGraphView, *, size: int = 640) -> Markup:
             f'r="{radius}" fill="{STATE_COLORS.get(n.state, "#888")}" data-uuid="{escape(n.uuid)}">'
             f"<title>{escape(n.uuid)} on {escape(n.hostname)}: {n.state}</title></circle></a>"
         )
+        if len(view.nodes) <= 64:  # beyond that, labels overlap; hover still names each
+            dx = 12 if x >= size / 2 else -12
+            anchor = "start" if dx > 0 else "end"
+            out.append(
+                f'<text class="label" x="{x + dx:.1f}" y="{y + 4:.1f}" '
+                f'text-anchor="{anchor}">{escape(n.label)}</text>'
+            )
     out.append("</svg>")
     return Markup("".join(out))

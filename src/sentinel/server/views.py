@@ -669,6 +669,7 @@ def verify(eng: FleetEngine) -> VerifyView:
 class TrustNode(BaseModel):
     uuid: str
     hostname: str
+    label: str = Field(description="host#device, for drawing.")
     state: str
     x: float = Field(description="Layout position in [0, 1].")
     y: float
@@ -716,6 +717,7 @@ def trust_graph(eng: FleetEngine) -> TrustGraphView:
     with eng.state.lock:
         info = {u: eng.state.gpus.get(u) for u in chosen}
     hosts = {u: g.hostname if g else "" for u, g in info.items()}
+    labels = {u: f"{g.hostname}#{g.device_index}" if g else u[:13] for u, g in info.items()}
     ordered = sorted(chosen, key=lambda u: (hosts[u], u))
     nodes = []
     for i, u in enumerate(ordered):
@@ -725,6 +727,7 @@ def trust_graph(eng: FleetEngine) -> TrustGraphView:
             TrustNode(
                 uuid=u,
                 hostname=hosts[u],
+                label=labels[u],
                 state=GpuState(g.state).name if g else "UNKNOWN",
                 x=0.5 + 0.45 * math.cos(angle),
                 y=0.5 + 0.45 * math.sin(angle),
