@@ -24,7 +24,8 @@ $(TEST_STAMP): $(SERVER_STAMP)
 # The dashboard tests drive Debian's Chromium (Playwright never downloads a browser here).
 chromium:
 	@test -x $(CHROMIUM) || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
 
 up: $(SERVER_STAMP)
