@@ -265,6 +265,14 @@ def test_no_firmware_correlation_when_rest_of_fleet_fails_alike() -> None:
     assert of(findings, Pattern.FIRMWARE_CORRELATED) == []
 
 
+def test_no_firmware_correlation_when_too_few_gpus_elsewhere_to_compare() -> None:
+    # 9 GPUs on fw1 and 3 on "other": 3 of 9 fw1 GPUs failing while the 3 others do not
+    # is what chance gives ((2/3)**3 = 30 %), not a firmware fault.
+    gpus = fleet({"g4": "other", "g8": "other", "g12": "other"})
+    findings = feed(correlator(gpus), fail("g1", 0.0), fail("g5", 1.0), fail("g9", 2.0))
+    assert of(findings, Pattern.FIRMWARE_CORRELATED) == []
+
+
 def test_no_firmware_correlation_when_whole_fleet_shares_version() -> None:
     findings = feed(correlator(), fail("g1", 0.0), fail("g5", 1.0), fail("g9", 2.0))
     assert findings == []

@@ -30,6 +30,9 @@ _FAILURES = frozenset({PROBE_FAIL, ANOMALY, TMR_DISSENT})
 _ERRORS = frozenset({PROBE_FAIL, ANOMALY})  # computation errors seen by the GPU's own checks
 _SEVERITIES = frozenset(Severity)
 _ANOMALY_KINDS = frozenset(AnomalyKind)
+_QUIET_REST_CHANCE = 0.05
+"""Largest chance, at the version's failure share, that the rest of the fleet shows no
+failure at all, for that silence to count as a difference (FIRMWARE_CORRELATED)."""
 _PER_GPU_LIMIT = 256  # patterns are checked on arrival, so a flood only drops repeats
 _THROTTLE_BITS = (
     (0x4, "SW power cap"),
@@ -351,6 +354,10 @@ class Correlator:
         share = failing / population
         rest_share = max(rest_failing, 0) / rest_population
         if rest_failing > 0 and share < 3 * rest_share:
+            return None
+        if rest_failing <= 0 and (1 - share) ** rest_population > _QUIET_REST_CHANCE:
+            # Too few GPUs elsewhere for their silence to mean anything: 3 of 29 on the
+            # common firmware failing while the 3 others do not is no evidence against it.
             return None
         driver, firmware = version
         return version, Finding(
