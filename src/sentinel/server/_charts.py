@@ -64,13 +64,14 @@ def line_chart(
             f'<svg class="chart empty" viewBox="0 0 {width} 60" role="img" '
             f'aria-label="{escape(title)}"><text x="10" y="35">No data yet</text></svg>'
         )
-    left, right, top, bottom = 56, 12, 14, 28
+    left, right, top, bottom = 70, 12, 14, 28
     times = [p[0] for p in pts] + [m.ts for m in markers]
     t0, t1 = min(times), max(times)
     span = max((t1 - t0).total_seconds(), 1.0)
     lo, hi = y_range if y_range else (min(p[1] for p in pts), max(p[1] for p in pts))
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1, hi + 1
+    if hi - lo < 1e-9:  # a flat series: centre it in a band of ±5 %
+        pad = max(abs(lo) * 0.05, 1.0)
+        lo, hi = lo - pad, hi + pad
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(ts: datetime) -> float:
@@ -128,11 +129,9 @@ def line_chart(
 
 
 def _fmt_value(v: float, span: float) -> str:
-    if span < 0.05:
-        return f"{v:.4f}"
-    if span < 5:
-        return f"{v:.2f}"
-    return f"{v:.0f}"
+    """Enough decimals to tell the five ticks of ``span`` apart, no more."""
+    decimals = max(0, min(4, 1 - math.floor(math.log10(span / 4))))
+    return f"{v:.{decimals}f}"
 
 
 def _heat(fails: int, worst: int) -> str:
