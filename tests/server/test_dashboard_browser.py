@@ -192,3 +192,22 @@ def test_the_demo_bad_gpu_shows_quarantined_live(tmp_path: Path, page: Any) -> N
         expect(page.locator("#gpu-correlations")).to_contain_text("SM LOCALIZED")
     finally:
         running.stop()
+
+
+def test_a_pending_directive_can_be_reviewed_from_the_gpu_page(
+    server: Any, fleet: list[str], page: Any
+) -> None:
+    target = fleet[3]
+    directive = issue_pending(server.engine, target, reason="deep test failed")
+    page.add_init_script(f"localStorage.setItem('sentinel.operatorToken', '{OPERATOR_TOKEN}')")
+    page.goto(f"{server.http_url}/gpus/{target}")
+    row = page.locator(f'#gpu-directives table.pending tr[data-directive="{directive}"]')
+    row.locator(".comment").fill("not convinced")
+    row.locator("button.reject").click()
+    expect(page.locator("#review-status")).to_contain_text("Not applied: rejected by alice")
+    expect(page.locator("#gpu-directives table.pending")).to_have_count(0)
+    expect(page.locator(f'#gpu-directives tr[data-directive="{directive}"]')).to_contain_text(
+        "rejected"
+    )
+    assert directive not in server.engine.pending
+    assert server.engine.state.gpus[target].state == 1
