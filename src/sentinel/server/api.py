@@ -70,26 +70,9 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
         return views.fleet_overview(engine)
 
     @r.get("/gpus", response_model=views.GpuTable, responses=_ERRORS)
-    def gpus(
-        host: Annotated[str, Query(description="Hostname prefix.")] = "",
-        model: Annotated[str, Query(description="Part of the model name.")] = "",
-        state: Annotated[str, Query(description="States, comma-separated.")] = "",
-        sort: Annotated[views.SortKey, Query()] = "reliability",
-        order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
-        offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> views.GpuTable:
+    def gpus(q: Annotated[views.GpuQuery, Query()]) -> views.GpuTable:
         """A sorted, filtered page of GPUs."""
-        return views.gpu_table(
-            engine,
-            host=host,
-            model=model,
-            state=state,
-            sort=sort,
-            order=order,
-            offset=offset,
-            limit=limit,
-        )
+        return views.gpu_table(engine, q)
 
     @r.get("/gpus/{gpu_uuid}", responses=_ERRORS)
     def gpu(gpu_uuid: str) -> dict[str, Any]:

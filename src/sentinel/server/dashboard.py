@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -62,30 +62,12 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
     r = APIRouter(include_in_schema=False)
 
     @r.get("/", response_class=HTMLResponse)
-    def fleet_page(
-        request: Request,
-        host: str = "",
-        model: str = "",
-        state: str = "",
-        sort: str = "reliability",
-        order: str = "asc",
-        offset: Annotated[int, Query()] = 0,
-        limit: Annotated[int, Query()] = 100,
-    ) -> HTMLResponse:
-        table = views.gpu_table(
-            engine,
-            host=host,
-            model=model,
-            state=state,
-            sort=sort,
-            order=order,
-            offset=offset,
-            limit=limit,
-        )
-        filters = {"host": host, "model": model, "state": state}
+    def fleet_page(q: Annotated[views.GpuQuery, Query()]) -> HTMLResponse:
+        table = views.gpu_table(engine, q)
+        filters = {"host": q.host, "model": q.model, "state": q.state}
 
         def link(**changes: Any) -> str:
-            params = {**filters, "sort": sort, "order": order, "offset": offset, **changes}
+            params = {**q.model_dump(), **changes}
             return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
         return render(

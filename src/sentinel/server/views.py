@@ -41,6 +41,7 @@ __all__ = [
     "DirectiveView",
     "FleetOverview",
     "GpuDetail",
+    "GpuQuery",
     "GpuRow",
     "GpuTable",
     "SmCell",
@@ -216,42 +217,35 @@ def parse_states(raw: str) -> set[int]:
     return wanted
 
 
-def gpu_table(
-    eng: FleetEngine,
-    *,
-    host: str = "",
-    model: str = "",
-    state: str = "",
-    sort: str = "reliability",
-    order: str = "asc",
-    offset: int = 0,
-    limit: int = 100,
-) -> GpuTable:
-    """GPUs whose hostname starts with ``host``, whose model contains ``model`` and whose
-    state is one of ``state`` (comma-separated names), sorted by ``sort``."""
-    if sort not in _SORTS:
-        raise EngineValidationError(f"unknown sort {sort!r}; expected one of {', '.join(_SORTS)}")
-    if order not in ("asc", "desc"):
-        raise EngineValidationError(f"order must be 'asc' or 'desc', got {order!r}")
-    if not 1 <= limit <= 1000:
-        raise EngineValidationError(f"limit must be in 1..1000, got {limit}")
-    if offset < 0:
-        raise EngineValidationError(f"offset must be >= 0, got {offset}")
-    wanted = parse_states(state)
-    key = _SORTS[sort]
+class GpuQuery(BaseModel):
+    """Which GPUs the fleet table shows, in which order (the page's and the API's query)."""
+
+    host: str = Field("", description="Hostname prefix.")
+    model: str = Field("", description="Part of the model name, any case.")
+    state: str = Field("", description="Lifecycle states, comma-separated names.")
+    sort: SortKey = "reliability"
+    order: Literal["asc", "desc"] = "asc"
+    offset: int = Field(0, ge=0)
+    limit: int = Field(100, ge=1, le=1000)
+
+
+def gpu_table(eng: FleetEngine, q: GpuQuery) -> GpuTable:
+    """The page of GPUs ``q`` selects, sorted by ``q.sort``."""
+    wanted = parse_states(q.state)
+    key = _SORTS[q.sort]
     with eng.state.lock:
-        gpus = eng.state.select(host, model, wanted)
+        gpus = eng.state.select(q.host, q.model, wanted)
         # The uuid breaks ties, so pages stay stable while scores are equal.
-        gpus.sort(key=lambda g: (key(g), g.uuid), reverse=order == "desc")
-        rows = [_row(g) for g in gpus[offset : offset + limit]]
+        gpus.sort(key=lambda g: (key(g), g.uuid), reverse=q.order == "desc")
+        rows = [_row(g) for g in gpus[q.offset : q.offset + q.limit]]
         models = sorted({g.model for g in eng.state.gpus.values()})
     return GpuTable(
         rows=rows,
         total=len(gpus),
-        offset=offset,
-        limit=limit,
-        sort=sort,
-        order=order,
+        offset=q.offset,
+        limit=q.limit,
+        sort=q.sort,
+        order=q.order,
         models=models,
     )
 
