@@ -7,6 +7,7 @@ operator identity is needed), 404 (unknown GPU or directive) or 503 (engine stop
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -146,13 +147,8 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
         first = next(records, "")  # validates the filters before the 200 goes out
         name = f"sentinel-audit{'-' + gpu_uuid if gpu_uuid else ''}.jsonl"
 
-        def body() -> Any:
-            if first:
-                yield first
-            yield from records
-
         return StreamingResponse(
-            body(),
+            itertools.chain((first,), records),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

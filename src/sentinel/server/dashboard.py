@@ -18,8 +18,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, FleetEngine
 from sentinel.server import _charts, views
 
-_TRANSITION_COLORS = _charts.STATE_COLORS
-
 
 def _age(ts: datetime | None) -> str:
     if ts is None:
@@ -89,7 +87,7 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
         markers = [
             _charts.Marker(
                 t.ts,
-                _TRANSITION_COLORS.get(t.to_state, "#888"),
+                _charts.STATE_COLORS.get(t.to_state, "#888"),
                 f"{t.from_state} → {t.to_state}: {t.reason}",
             )
             for t in d.transitions

@@ -164,19 +164,16 @@ def run_up(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         running = start(settings, demo=demo, spec=spec)
-    except BaseException:
-        root.removeHandler(handler)
-        handler.close()
-        raise
-    try:
-        _announce(out, running, log_file)
-        _watch(out, running.server, stop or _signalled())
+        try:
+            _announce(out, running, log_file)
+            _watch(out, running.server, stop or _signalled())
+        finally:
+            running.stop()
+            out.write("\nSentinel stopped.\n")
+            out.flush()
     finally:
-        running.stop()
         root.removeHandler(handler)
         handler.close()
-        out.write("\nSentinel stopped.\n")
-        out.flush()
 
 
 def _announce(out: TextIO, running: Running, log_file: Path) -> None:

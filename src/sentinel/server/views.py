@@ -32,7 +32,7 @@ from sentinel.fleet.engine.store import (
     TelemetryRow,
     TransitionRow,
 )
-from sentinel.v1 import agent_pb2, types_pb2
+from sentinel.v1 import agent_pb2, fleet_pb2, types_pb2
 
 __all__ = [
     "AuditPage",
@@ -63,7 +63,6 @@ __all__ = [
 SortKey = Literal[
     "reliability", "state", "hostname", "model", "uuid", "failures", "anomalies", "last_probe"
 ]
-SORT_KEYS: tuple[str, ...] = SortKey.__args__  # type: ignore[attr-defined]
 STATE_NAMES = tuple(s.name for s in GpuState)
 ENTRY_TYPES = tuple(t.name for t in EntryType)
 
@@ -205,7 +204,7 @@ _SORTS: dict[str, Callable[[Gpu], Any]] = {
 }
 
 
-def parse_states(raw: str) -> set[int]:
+def _parse_states(raw: str) -> set[int]:
     """``"QUARANTINED,DEEP_TEST"`` (case-insensitive) as state values; ``""`` for all."""
     wanted = set()
     for part in filter(None, (p.strip().upper() for p in raw.split(","))):
@@ -231,7 +230,7 @@ class GpuQuery(BaseModel):
 
 def gpu_table(eng: FleetEngine, q: GpuQuery) -> GpuTable:
     """The page of GPUs ``q`` selects, sorted by ``q.sort``."""
-    wanted = parse_states(q.state)
+    wanted = _parse_states(q.state)
     key = _SORTS[q.sort]
     with eng.state.lock:
         gpus = eng.state.select(q.host, q.model, wanted)
@@ -644,8 +643,6 @@ class VerifyView(BaseModel):
 
 def verify(eng: FleetEngine) -> VerifyView:
     """Verify the whole chain and every Merkle root."""
-    from sentinel.v1 import fleet_pb2
-
     r = queries.verify_chain(eng, fleet_pb2.VerifyChainRequest(verify_merkle_roots=True))
     return VerifyView(
         valid=r.valid,
