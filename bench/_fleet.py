@@ -22,6 +22,8 @@ from sentinel.v1 import agent_pb2
 PG_URL = os.environ.get("SENTINEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 H100_SMS = 132
 MODEL = "NVIDIA H100 80GB HBM3"
+OPERATOR_TOKEN = "bench-operator-token"
+"""The operator token of the ``server`` helper's servers (operator-only HTTP calls)."""
 
 # The default probe schedule (engine.default_config): probe type -> period in seconds.
 SCHEDULE = {1: 60, 2: 120, 3: 300, 4: 300, 5: 900, 6: 600, 7: 600}
@@ -58,7 +60,11 @@ def server(url: str) -> Iterator[Any]:
 
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-data-") as tmp:
         settings = ServerSettings(
-            grpc_port=0, http_port=0, data_dir=Path(tmp) / "data", database_url=url
+            grpc_port=0,
+            http_port=0,
+            data_dir=Path(tmp) / "data",
+            database_url=url,
+            operator_tokens=(f"bench:{OPERATOR_TOKEN}",),
         )
         srv = SentinelServer(settings).start()
         try:

@@ -28,7 +28,7 @@ from pathlib import Path
 from sentinel.server.app import SentinelServer
 from sentinel.server.settings import ServerSettings
 s = SentinelServer(ServerSettings(grpc_port=0, http_port=0, data_dir=Path(sys.argv[1]))).start()
-print(s.address, flush=True)
+print(s.address, s.tokens.create("agent", host="bench-host")[1], flush=True)
 sys.stdin.read()
 s.stop()
 """
@@ -79,9 +79,11 @@ def main() -> None:
         )
         try:
             assert server.stdout is not None
-            address = server.stdout.readline().strip()
+            address, token = server.stdout.readline().split()
             backend = _Metered(args.devices, args.sms, hostname="bench-host")
-            agent = Agent(address, backend, hostname="bench-host", data_dir=Path(tmp) / "agent")
+            agent = Agent(
+                address, backend, token=token, hostname="bench-host", data_dir=Path(tmp) / "agent"
+            )
             cpu0, wall0 = time.process_time(), time.monotonic()
             agent.start()
             time.sleep(args.seconds)  # the measured window: the agent runs on its own

@@ -389,7 +389,9 @@ def _client(
                     size = len(r.content)
                 out["pages"].setdefault(name, []).append((srv, cli, size))
         t0 = time.perf_counter()
-        r = c.post("/api/v1/audit/verify")
+        r = c.post(  # operators only
+            "/api/v1/audit/verify", headers={"Authorization": f"Bearer {_fleet.OPERATOR_TOKEN}"}
+        )
         wall = (time.perf_counter() - t0) * 1e3
         r.raise_for_status()
         out["verify"] = (_server_ms(r), wall, r.json())

@@ -81,6 +81,10 @@ def _run_direct(engine: Any, batches: list[Any], seconds: float, inflight: int) 
     }
 
 
+_OPERATOR = (("authorization", f"Bearer {_fleet.OPERATOR_TOKEN}"),)
+"""The reports name GPUs of many hosts: sent as the operator, who may report for any."""
+
+
 def _grpc_send(address: str, payloads: list[bytes], seconds: float, threads: int) -> dict[str, Any]:
     """Send pre-serialized ProbeReportBatch payloads from ``threads`` threads until time is up."""
     import grpc
@@ -110,7 +114,7 @@ def _grpc_send(address: str, payloads: list[bytes], seconds: float, threads: int
                 exhausted[0] = True
                 break
             t0 = time.perf_counter()
-            ack = call(payload, timeout=60)
+            ack = call(payload, timeout=60, metadata=_OPERATOR)
             rtts.append(time.perf_counter() - t0)
             acc += ack.accepted
         results.append((acc, rtts))

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 OPERATOR_TOKEN = "operator-secret-token"
+"""The token of operator ``alice`` on every server ``start_server`` starts."""
+
+_SERVERS: dict[str, Any] = {}
+"""Servers ``start_server`` started, by gRPC address, so ``agent_token`` can find them."""
 
 
 def start_server(tmp_path: Path, database_url: str = "", **kwargs: Any) -> Any:
-    """Start a real Sentinel server on free gRPC and HTTP ports."""
+    """Start a real Sentinel server on free gRPC and HTTP ports (enforcing auth)."""
     from sentinel.server.app import SentinelServer
     from sentinel.server.settings import ServerSettings
 
@@ -25,7 +29,29 @@ def start_server(tmp_path: Path, database_url: str = "", **kwargs: Any) -> Any:
         operator_tokens=(f"alice:{OPERATOR_TOKEN}",),
         **kwargs,
     )
-    return SentinelServer(settings).start()
+    server = SentinelServer(settings).start()
+    _SERVERS[server.address] = server
+    return server
+
+
+def agent_token(server: Any, host: str) -> str:
+    """A new agent token of ``host``, issued by ``server`` (a server or its gRPC address)."""
+    server = _SERVERS[server] if isinstance(server, str) else server
+    return str(server.tokens.create("agent", host=host)[1])
+
+
+def agent_token_at(address: str, host: str) -> str | None:
+    """``agent_token`` of the server ``start_server`` started at ``address``; else ``None``."""
+    return agent_token(address, host) if address in _SERVERS else None
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    """gRPC metadata presenting ``token``."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+OPERATOR = bearer(OPERATOR_TOKEN)
+"""Metadata of operator ``alice``, for raw stub calls."""
 
 
 SM_COUNT = 16

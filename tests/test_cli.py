@@ -120,7 +120,7 @@ def test_malformed_uuid_exits_4(sentinel: Run) -> None:
 
 def test_condemning_needs_an_operator(sentinel: Run) -> None:
     result = sentinel("quarantine", GPUS[1][0], "--action", "condemn", "--reason", "test")
-    _failed(result, 5, "issuing CONDEMN requires an operator identity")
+    _failed(result, 5, "issuing CONDEMN requires an operator's token")
     assert "--token" in result.stderr
 
 
@@ -208,7 +208,14 @@ def test_directive_rejection_succeeds_and_changes_nothing(sentinel: Run) -> None
     uuid = GPUS[1][0]
     out = _ok(
         sentinel(
-            "quarantine", uuid, "--action", "quarantine", "--reason", "maybe", "--requires-approval"
+            "quarantine",
+            uuid,
+            "--action",
+            "quarantine",
+            "--reason",
+            "maybe",
+            "--requires-approval",
+            operator=True,
         )
     )
     directive_id = out.split("directive ", 1)[1].split(",", 1)[0]
@@ -222,7 +229,7 @@ def test_directive_rejection_succeeds_and_changes_nothing(sentinel: Run) -> None
 
 
 def test_audit_verify(sentinel: Run) -> None:
-    out = _ok(sentinel("audit", "verify"))
+    out = _ok(sentinel("audit", "verify", operator=True))
     assert out.startswith("VALID: ")
     assert "entries" in out
 
@@ -230,7 +237,7 @@ def test_audit_verify(sentinel: Run) -> None:
 def test_audit_export_matches_the_ledger(sentinel: Run, server: Any, tmp_path: Path) -> None:
     _ok(sentinel("quarantine", GPUS[2][0], "--action", "condemn", "--reason", "x", operator=True))
     target = tmp_path / "audit.jsonl"
-    out = _ok(sentinel("audit", "export", str(target)))
+    out = _ok(sentinel("audit", "export", str(target), operator=True))
 
     records = [json.loads(line) for line in target.read_text().splitlines()]
     with SentinelClient.connect(server.address) as client:
@@ -247,7 +254,15 @@ def test_audit_export_matches_the_ledger(sentinel: Run, server: Any, tmp_path: P
     assert not (tmp_path / "audit.jsonl.partial").exists()
 
     typed = tmp_path / "quarantines.jsonl"
-    _ok(sentinel("audit", "export", str(typed), "--type", "quarantine-action", "--gpu", GPUS[2][0]))
+    _ok(
+        sentinel(
+            "audit",
+            "export",
+            str(typed),
+            *("--type", "quarantine-action", "--gpu", GPUS[2][0]),
+            operator=True,
+        )
+    )
     lines = [json.loads(line) for line in typed.read_text().splitlines()]
     assert lines
     assert {(line["type"], line["gpu_uuid"]) for line in lines} == {
@@ -258,7 +273,10 @@ def test_audit_export_matches_the_ledger(sentinel: Run, server: Any, tmp_path: P
 def test_certs_dev(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["certs", "dev", str(tmp_path / "pki")])
     out = _ok(result)
-    for name in ("ca.pem", "server.pem", "server-key.pem", "operator.pem", "agent-key.pem"):
+    import socket
+
+    agent_key = f"{socket.gethostname()}-key.pem"  # the agent certificate names this host
+    for name in ("ca.pem", "server.pem", "server-key.pem", "operator.pem", agent_key):
         assert (tmp_path / "pki" / name).is_file()
     assert f"export SENTINEL_TLS_CERT={(tmp_path / 'pki' / 'server.pem').resolve()}" in out
     for variable in ("SENTINEL_TLS_CLIENT_CA", "SENTINEL_OPERATOR_SUBJECTS", "SENTINEL_CA_CERT"):

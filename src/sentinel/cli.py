@@ -19,15 +19,21 @@ from sentinel._cli.audit import audit
 from sentinel._cli.connection import Connection
 from sentinel._cli.directives import directives, quarantine
 from sentinel._cli.fleet import fleet, gpu
+from sentinel._cli.options import hoist_token
 from sentinel._cli.render import console
 from sentinel._cli.server import certs, serve, up
+from sentinel._cli.tokens import tokens
 from sentinel.fleet import SentinelError
 
 __all__ = ["cli", "main"]
 
 
 class _Sentinel(click.Group):
-    """Turns SDK errors into one line and an exit code instead of a traceback."""
+    """Turns SDK errors into one line and an exit code instead of a traceback, and takes
+    ``--token`` after the subcommand too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_token(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -74,7 +80,12 @@ _PEM = click.Path(exists=True, dir_okay=False)
     show_envvar=True,
     help="Client private key (PEM) for mTLS.",
 )
-@click.option("--token", envvar="SENTINEL_TOKEN", show_envvar=True, help="Operator bearer token.")
+@click.option(
+    "--token",
+    envvar="SENTINEL_TOKEN",
+    show_envvar=True,
+    help="Bearer token: an operator's, or for `agent` its host's (before or after the command).",
+)
 @click.option(
     "--timeout",
     envvar="SENTINEL_TIMEOUT",
@@ -91,7 +102,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = Connection(**options)
 
 
-for command in (serve, up, fleet, gpu, quarantine, directives, audit, certs, agent):
+for command in (serve, up, fleet, gpu, quarantine, directives, audit, certs, agent, tokens):
     cli.add_command(command)
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import grpc
 import pytest
+from sentinel_testing import OPERATOR_TOKEN, agent_token
 from sqlalchemy import text
 
+from sentinel.fleet._bearer import with_token
 from sentinel.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc, types_pb2
 
 HOST = "gpu-rack-01-node-1"
@@ -23,14 +25,29 @@ def gpu_uuid(n: int) -> str:
 
 
 class Fleet:
-    """Raw-stub access to a server: the agent side and the client side."""
+    """Raw-stub access to a server: the agent side and the client side.
+
+    ``api`` calls carry no credentials unless a test passes ``metadata=fleet.op``;
+    ``agent`` reports as the operator (for GPUs of any host), ``agent_of(host)`` as the
+    agent of one host.
+    """
 
     def __init__(self, server: Any) -> None:
         self.server = server
         self.channel = grpc.insecure_channel(server.address)
-        self.agent = agent_pb2_grpc.AgentServiceStub(self.channel)
-        self.api = fleet_pb2_grpc.FleetServiceStub(self.channel)
         self.op = [("authorization", f"Bearer {server.operator_token}")]
+        self.agent = agent_pb2_grpc.AgentServiceStub(
+            with_token(self.channel, server.operator_token)
+        )
+        self.api = fleet_pb2_grpc.FleetServiceStub(self.channel)
+        self._agents: dict[str, Any] = {}
+
+    def agent_of(self, host: str) -> Any:
+        """An agent stub presenting an agent token of ``host``."""
+        if host not in self._agents:
+            token = agent_token(self.server, host)
+            self._agents[host] = agent_pb2_grpc.AgentServiceStub(with_token(self.channel, token))
+        return self._agents[host]
 
     def register(
         self, host: str = HOST, n: int = 4, start: int = 0, firmware: str = "96.00"
@@ -44,7 +61,7 @@ class Fleet:
             reg.gpu.model = "NVIDIA H100 80GB HBM3"
             reg.gpu.driver_version = "535.129.03"
             reg.gpu.firmware_version = firmware
-        return str(self.agent.RegisterAgent(req).agent_id)
+        return str(self.agent_of(host).RegisterAgent(req).agent_id)
 
     def probe(self, uuid: str, result: int, bad_sm: int | None = None, n: int = 1) -> Any:
         reports = []
@@ -213,12 +230,13 @@ def test_bad_input_is_refused_and_changes_nothing(fleet: Fleet) -> None:
             "sm_coverage",
         ),
     ):
-        code, msg = _code(lambda u=update: fleet.api.UpdateConfig(u))
+        code, msg = _code(lambda u=update: fleet.api.UpdateConfig(u, metadata=fleet.op))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg
     healthy = fleet.api.IssueQuarantine(
         fleet_pb2.IssueQuarantineRequest(
             gpu_uuid=gpu_uuid(0), action=types_pb2.QUARANTINE_ACTION_REINSTATE, reason="test"
-        )
+        ),
+        metadata=fleet.op,
     )
     assert not healthy.accepted and "already HEALTHY" in healthy.rejection_reason
     assert _ledger_len(fleet) == before
@@ -234,13 +252,14 @@ def test_directives_approval_and_operator_identity(fleet: Fleet) -> None:
         evidence=["probe-exec-001"],
         requires_approval=True,
     )
-    resp = fleet.api.IssueQuarantine(req)
+    assert _code(lambda: fleet.api.IssueQuarantine(req))[0] == grpc.StatusCode.UNAUTHENTICATED
+    resp = fleet.api.IssueQuarantine(req, metadata=fleet.op)
     assert resp.accepted and resp.resulting_state == "HEALTHY"
     pending = fleet.api.ListDirectives(fleet_pb2.ListDirectivesRequest(pending_only=True))
     assert [d.directive_id for d in pending.directives] == [resp.directive_id]
     review = fleet_pb2.ReviewDirectiveRequest(directive_id=resp.directive_id, approve=True)
     code, msg = _code(lambda: fleet.api.ReviewDirective(review))
-    assert code == grpc.StatusCode.PERMISSION_DENIED and "operator" in msg
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "operator" in msg
     assert fleet.health(target).state == types_pb2.GPU_HEALTH_STATE_HEALTHY
     bad_token = [("authorization", "Bearer nope")]
     code, _ = _code(lambda: fleet.api.ReviewDirective(review, metadata=bad_token))
@@ -258,17 +277,18 @@ def test_directives_approval_and_operator_identity(fleet: Fleet) -> None:
     condemn = fleet_pb2.IssueQuarantineRequest(
         gpu_uuid=target, action=types_pb2.QUARANTINE_ACTION_CONDEMN, reason="replace"
     )
-    assert _code(lambda: fleet.api.IssueQuarantine(condemn))[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert _code(lambda: fleet.api.IssueQuarantine(condemn))[0] == grpc.StatusCode.UNAUTHENTICATED
     out = fleet.api.IssueQuarantine(condemn, metadata=fleet.op)
     assert out.accepted and out.resulting_state == "CONDEMNED"
     after = fleet.api.IssueQuarantine(
         fleet_pb2.IssueQuarantineRequest(
             gpu_uuid=target, action=types_pb2.QUARANTINE_ACTION_REINSTATE, reason="oops"
-        )
+        ),
+        metadata=fleet.op,
     )
     assert not after.accepted and "CONDEMNED" in after.rejection_reason
     hist = fleet.api.GetGpuHistory(fleet_pb2.GetGpuHistoryRequest(gpu_uuid=target))
-    assert [t.initiated_by for t in hist.state_transitions] == ["sentinel-sdk", "alice"]
+    assert [t.initiated_by for t in hist.state_transitions] == ["alice", "alice"]
     trail = fleet.api.QueryAuditTrail(
         fleet_pb2.AuditQueryFilters(
             gpu=types_pb2.GpuIdentifier(uuid=target),
@@ -288,7 +308,8 @@ def test_deep_test_reinstates_or_condemns(fleet: Fleet) -> None:
                 gpu_uuid=uuid,
                 action=types_pb2.QUARANTINE_ACTION_SCHEDULE_DEEP_TEST,
                 reason="investigate",
-            )
+            ),
+            metadata=fleet.op,
         )
         assert r.resulting_state == "DEEP_TEST"
 
@@ -306,7 +327,8 @@ def test_deep_test_reinstates_or_condemns(fleet: Fleet) -> None:
             )
             for t in range(1, 8)
         ]
-        fleet.agent.ReportProbeResults(agent_pb2.ProbeReportBatch(reports=reports))
+        ack = fleet.agent_of(HOST).ReportProbeResults(agent_pb2.ProbeReportBatch(reports=reports))
+        assert ack.accepted == len(reports)
 
     for _ in range(9):  # 9 rounds x 7 probes x 16 SMs > 1,000 passes
         deep(good)
@@ -332,7 +354,8 @@ def test_config_update_is_versioned_pushed_and_acknowledged(fleet: Fleet) -> Non
             initiated_by="auto-tuner",
             reason="peak training",
             overhead_budget=types_pb2.OverheadBudgetUpdate(budget_pct=1.0),
-        )
+        ),
+        metadata=fleet.op,
     )
     assert ack.applied and ack.update_id == "cfg-002" and ack.config_version == 2
     cmd = next(stream)
@@ -348,14 +371,14 @@ def test_config_update_is_versioned_pushed_and_acknowledged(fleet: Fleet) -> Non
             component="engine", parameter="fail_quarantine_count", value=5
         )
     )
-    assert fleet.api.UpdateConfig(engine_threshold).config_version == 3
+    assert fleet.api.UpdateConfig(engine_threshold, metadata=fleet.op).config_version == 3
     assert engine.policy.fail_quarantine_count == 5
     fleet.probe(gpu_uuid(3), types_pb2.PROBE_RESULT_FAIL, n=3)
     assert fleet.health(gpu_uuid(3)).state != types_pb2.GPU_HEALTH_STATE_QUARANTINED
     bad = types_pb2.ConfigUpdate(
         threshold=types_pb2.ThresholdUpdate(component="engine", parameter="nope", value=1)
     )
-    code, msg = _code(lambda: fleet.api.UpdateConfig(bad))
+    code, msg = _code(lambda: fleet.api.UpdateConfig(bad, metadata=fleet.op))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "nope" in msg
 
 
@@ -396,7 +419,8 @@ def test_stream_events_filters_directives(fleet: Fleet) -> None:
         (gpu_uuid(1), types_pb2.QUARANTINE_ACTION_QUARANTINE),
     ):
         fleet.api.IssueQuarantine(
-            fleet_pb2.IssueQuarantineRequest(gpu_uuid=uuid, action=action, reason="stream")
+            fleet_pb2.IssueQuarantineRequest(gpu_uuid=uuid, action=action, reason="stream"),
+            metadata=fleet.op,
         )
     got = next(stream)
     stream.cancel()
@@ -407,7 +431,7 @@ def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
     from sentinel_testing import start_server
 
     server = start_server(tmp_path, db_url)
-    server.operator_token = ""
+    server.operator_token = OPERATOR_TOKEN
     f = Fleet(server)
     f.register()
     f.probe(gpu_uuid(1), types_pb2.PROBE_RESULT_FAIL, bad_sm=2, n=3)
@@ -416,13 +440,14 @@ def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
             threshold=types_pb2.ThresholdUpdate(
                 component="engine", parameter="fail_quarantine_count", value=7
             )
-        )
+        ),
+        metadata=f.op,
     )
     before = f.health(gpu_uuid(1))
     f.close()
     server.stop()
     server = start_server(tmp_path, db_url)
-    server.operator_token = ""
+    server.operator_token = OPERATOR_TOKEN
     f = Fleet(server)
     try:
         after = f.health(gpu_uuid(1))
@@ -435,7 +460,8 @@ def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
         f.agent.ReportProbeResults(agent_pb2.ProbeReportBatch(reports=[dup]))
         ack = f.agent.ReportProbeResults(agent_pb2.ProbeReportBatch(reports=[dup]))
         assert ack.duplicates == 1
-        assert f.api.VerifyChain(fleet_pb2.VerifyChainRequest(verify_merkle_roots=True)).valid
+        verify = fleet_pb2.VerifyChainRequest(verify_merkle_roots=True)
+        assert f.api.VerifyChain(verify, metadata=f.op).valid
     finally:
         f.close()
         server.stop()
@@ -445,7 +471,9 @@ def test_state_survives_restart(tmp_path: Any, db_url: str) -> None:
 def test_verify_chain_finds_tampering(fleet: Fleet, tamper: str) -> None:
     for i in range(4):
         fleet.probe(gpu_uuid(i), types_pb2.PROBE_RESULT_PASS, n=5)
-    ok = fleet.api.VerifyChain(fleet_pb2.VerifyChainRequest(verify_merkle_roots=True))
+    ok = fleet.api.VerifyChain(
+        fleet_pb2.VerifyChainRequest(verify_merkle_roots=True), metadata=fleet.op
+    )
     assert ok.valid and ok.entries_verified >= 20
     db = fleet.server.engine.db
     with db.begin() as conn:
@@ -480,7 +508,8 @@ def test_verify_chain_finds_tampering(fleet: Fleet, tamper: str) -> None:
                     text("UPDATE ledger_entries SET data = :d WHERE entry_id = :i"),
                     {"d": data[b], "i": a},
                 )
-    bad = fleet.api.VerifyChain(fleet_pb2.VerifyChainRequest(verify_merkle_roots=True))
+    full = fleet_pb2.VerifyChainRequest(start_entry_id=1, verify_merkle_roots=True)
+    bad = fleet.api.VerifyChain(full, metadata=fleet.op)
     assert not bad.valid
     assert bad.first_invalid_entry_id in (10, 11)
     assert bad.failure_description
@@ -591,7 +620,8 @@ def test_subscribe_replays_the_last_applied_directive_per_gpu(fleet: Fleet) -> N
         (types_pb2.QUARANTINE_ACTION_REINSTATE, "second"),
     ):
         fleet.api.IssueQuarantine(
-            fleet_pb2.IssueQuarantineRequest(gpu_uuid=gpu_uuid(1), action=action, reason=reason)
+            fleet_pb2.IssueQuarantineRequest(gpu_uuid=gpu_uuid(1), action=action, reason=reason),
+            metadata=fleet.op,
         )
     pending = fleet_pb2.IssueQuarantineRequest(
         gpu_uuid=gpu_uuid(2),
@@ -599,7 +629,7 @@ def test_subscribe_replays_the_last_applied_directive_per_gpu(fleet: Fleet) -> N
         reason="needs approval",
         requires_approval=True,
     )
-    fleet.api.IssueQuarantine(pending)
+    fleet.api.IssueQuarantine(pending, metadata=fleet.op)
     stream = fleet.agent.Subscribe(agent_pb2.SubscribeRequest(agent_id=agent_id, config_version=1))
     first, second = next(stream), next(stream)
     stream.cancel()

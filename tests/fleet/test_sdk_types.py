@@ -173,8 +173,8 @@ SCHEDULE = ProbeScheduleUpdate(
     ]
 )
 OVERHEAD = OverheadBudgetUpdate(budget_pct=1.5)
-SAMPLING = SamplingRateUpdate(component="inference_monitor", rate=0.1)
-THRESHOLD = ThresholdUpdate(component="inference_monitor", parameter="kl", value=0.05)
+SAMPLING = SamplingRateUpdate(component="inference_monitor", rate=0.1, delete=True)
+THRESHOLD = ThresholdUpdate(component="inference_monitor", parameter="kl", value=0.05, delete=True)
 
 # One instance of every model with every field away from its default.
 SAMPLES: list[BaseModel] = [

@@ -82,9 +82,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture
-def plain(tmp_path: Path) -> Iterator[Any]:
-    from sentinel_testing import start_server
+def plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A plaintext server; the examples run as operator alice (``SENTINEL_TOKEN``), as the
+    seed's own code asks nobody for a token."""
+    from sentinel_testing import OPERATOR_TOKEN, start_server
 
+    monkeypatch.setenv("SENTINEL_TOKEN", OPERATOR_TOKEN)
     server = start_server(tmp_path)
     _populate(server.engine)
     yield server
@@ -92,9 +95,11 @@ def plain(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def tls(tmp_path: Path, pki: Any) -> Iterator[Any]:
-    from sentinel_testing import start_server
+def tls(tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A TLS server; the examples run as operator alice (``SENTINEL_TOKEN``)."""
+    from sentinel_testing import OPERATOR_TOKEN, start_server
 
+    monkeypatch.setenv("SENTINEL_TOKEN", OPERATOR_TOKEN)
     server = start_server(
         tmp_path,
         host="localhost",
@@ -464,7 +469,7 @@ def test_stream_events_sync(plain: Any, capsys: pytest.CaptureFixture[str]) -> N
     issuer.join()
     out = capsys.readouterr().out
     assert f"QUARANTINE -> {GPUS[0]} (stream me)" in out
-    assert "Awaiting approval from sentinel-sdk" in out
+    assert "Awaiting approval from alice" in out  # the authenticated issuer
 
 
 def test_stream_events_async(plain: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -128,7 +128,7 @@ def test_approve_needs_an_operator_and_changes_nothing_without(
     before = len(server.engine.ledger)
     r = http.post(f"/api/v1/directives/{directive}/approve", json={"comment": "go"})
     assert r.status_code == 403
-    assert "operator identity" in r.json()["error"]
+    assert "requires an operator" in r.json()["error"]
     r = http.post(
         f"/api/v1/directives/{directive}/approve", headers={"Authorization": "Bearer guess"}
     )
@@ -213,12 +213,14 @@ def test_export_streams_jsonl_matching_the_ledger(
 
 
 def test_verify_finds_a_tampered_entry(server: Any, fleet: Any, http: httpx.Client) -> None:
-    ok = http.post("/api/v1/audit/verify").json()
+    refused = http.post("/api/v1/audit/verify")  # reading the whole ledger: operators only
+    assert refused.status_code == 403 and "requires an operator" in refused.json()["error"]
+    ok = http.post("/api/v1/audit/verify", headers=OPERATOR).json()
     assert ok["valid"] is True and ok["entries_verified"] == len(server.engine.ledger)
     db = server.settings.resolved_database_url.removeprefix("sqlite:///")
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE ledger_entries SET data = X'00' WHERE entry_id = 5")
-    broken = http.post("/api/v1/audit/verify").json()
+    broken = http.post("/api/v1/audit/verify", headers=OPERATOR).json()
     assert broken["valid"] is False
     assert broken["first_invalid_entry_id"] == 5
     assert broken["failure_description"]
@@ -259,8 +261,17 @@ def test_openapi_documents_the_endpoints(http: httpx.Client) -> None:
         assert path in paths, path
     assert "/gpus/{gpu_uuid}" not in paths  # pages are not API
     approve = paths["/api/v1/directives/{directive_id}/approve"]["post"]
-    assert {"401", "403", "404"} <= set(approve["responses"])
+    assert {"400", "401", "403", "404", "503"} <= set(approve["responses"])
     assert "GpuTable" in schema["components"]["schemas"]
+    # Invalid input is answered 400 with an ErrorBody, so that is what the schema says.
+    for path, item in paths.items():
+        for method, operation in item.items():
+            assert "422" not in operation["responses"], (method, path)
+            if operation.get("parameters") or operation.get("requestBody"):
+                bad = operation["responses"]["400"]["content"]["application/json"]["schema"]
+                assert bad == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert http.get("/api/v1/gpus", params={"limit": "many"}).status_code == 400
 
 
 def test_pages_render_and_report_server_time(fleet: Any, http: httpx.Client) -> None:
@@ -292,3 +303,88 @@ def test_events_stream_announces_changes(server: Any, fleet: Any) -> None:
                 else:
                     break
     assert events[1]["ledger_entries"] > events[0]["ledger_entries"]
+
+
+def test_bulk_review_reports_each_directive_and_one_refusal_fails_no_other(
+    server: Any, fleet: Any, http: httpx.Client
+) -> None:
+    a, b, c = fleet["node-a"][:3]
+    ids = [issue_pending(server.engine, u, reason="bulk") for u in (a, b, c)]
+    body = {"directive_ids": [ids[0], "no-such-directive", ids[1]], "approve": True}
+    r = http.post("/api/v1/directives/review", json=body)
+    assert r.status_code == 403
+    assert len(server.engine.pending) == 3
+
+    r = http.post(
+        "/api/v1/directives/review", json={**body, "comment": "rack swap"}, headers=OPERATOR
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["reviewed"], out["refused"]) == (2, 1)
+    by_id = {o["directive_id"]: o for o in out["results"]}
+    assert [o["directive_id"] for o in out["results"]] == body["directive_ids"]
+    assert by_id["no-such-directive"]["status"] == 404
+    assert "no pending directive" in by_id["no-such-directive"]["error"]
+    for done in ids[:2]:
+        assert by_id[done]["status"] == 200
+        assert by_id[done]["result"]["accepted"] is True
+        assert by_id[done]["result"]["resulting_state"] == "QUARANTINED"
+    assert list(server.engine.pending) == [ids[2]]
+    history = {d["directive_id"]: d for d in http.get("/api/v1/directives").json()["history"]}
+    assert (history[ids[0]]["reviewer"], history[ids[0]]["comment"]) == ("alice", "rack swap")
+
+    r = http.post(
+        "/api/v1/directives/review",
+        json={"directive_ids": [ids[2], ids[2]], "approve": False},
+        headers=OPERATOR,
+    )
+    assert [o["status"] for o in r.json()["results"]] == [200]  # a duplicate is reviewed once
+    assert r.json()["results"][0]["result"]["accepted"] is False
+    assert http.get(f"/api/v1/gpus/{c}/detail").json()["gpu"]["state"] == "HEALTHY"
+    assert server.engine.pending == {}
+    for bad in ({"directive_ids": [], "approve": True}, {"directive_ids": ["x"]}):
+        r = http.post("/api/v1/directives/review", json=bad, headers=OPERATOR)
+        assert r.status_code == 400, bad
+
+
+def test_audit_rows_print_absurd_scores_readably() -> None:
+    from datetime import UTC, datetime
+
+    from sentinel.core.ledger import EntryType, StoredEntry
+    from sentinel.server.views import _audit_row, readable
+    from sentinel.v1 import types_pb2
+
+    assert [readable(v) for v in (3.18, 41_200.4, 3.18e34, -2e9, 0.00123)] == [
+        "3.18",
+        "41,200",
+        "3.18×10³⁴",
+        "-2.00×10⁹",
+        "1.23×10⁻³",
+    ]
+    assert [readable(v) for v in (float("inf"), float("-inf"), float("nan"))] == ["∞", "−∞", "NaN"]
+    report = agent_pb2.AnomalyReport(
+        gpu_uuid=gpu_uuid(1), anomaly_type=1, severity=types_pb2.SEVERITY_HIGH, score=3.18e34
+    )
+    entry = StoredEntry(
+        entry_id=1,
+        entry_type=EntryType.ANOMALY_EVENT,
+        timestamp=datetime.now(UTC),
+        gpu_uuid=gpu_uuid(1),
+        data=report.SerializeToString(),
+        previous_hash=b"\0" * 32,
+        entry_hash=b"\1" * 32,
+        merkle_root=None,
+    )
+    summary = _audit_row(entry).summary
+    assert "score 3.18×10³⁴" in summary and "e+34" not in summary
+
+
+def test_state_colours_of_the_stylesheet_match_the_charts() -> None:
+    from importlib.resources import files
+
+    from sentinel.server._charts import STATE_COLORS
+
+    css = (files("sentinel.server") / "static" / "style.css").read_text()
+    for state, colour in STATE_COLORS.items():
+        assert f".badge.state-{state} {{ background: {colour}; }}" in css, state
+        assert f".card.state-{state} {{ border-top-color: {colour}; }}" in css, state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,28 @@ from sentinel_testing import (
     probe,
     register_host,
 )
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation(page: Any) -> Iterator[None]:
+    """Every page of every test here works under the server's Content-Security-Policy.
+
+    The browser reports what the policy blocks both as a ``securitypolicyviolation``
+    event and on the console; either one fails the test.
+    """
+    console: list[str] = []
+    page.on(
+        "console",
+        lambda m: console.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.add_init_script(
+        "window.__csp = [];"
+        "document.addEventListener('securitypolicyviolation', e => window.__csp.push("
+        "e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber));"
+    )
+    yield
+    events = [] if page.is_closed() or page.url == "about:blank" else page.evaluate("window.__csp")
+    assert not console and not events, (console, events)
 
 
 @pytest.fixture
@@ -95,7 +118,7 @@ def test_approving_in_the_ui_needs_sign_in_then_changes_state(
 
     row.locator("button.approve").click()
     expect(page.locator("#review-status")).to_contain_text("403")
-    expect(page.locator("#review-status")).to_contain_text("operator identity")
+    expect(page.locator("#review-status")).to_contain_text("requires an operator")
     assert server.engine.state.gpus[target].state == 1  # still HEALTHY: nothing changed
     assert directive in server.engine.pending
 
@@ -120,6 +143,11 @@ def test_bad_token_sign_in_is_refused(server: Any, page: Any) -> None:
 
 def test_tampered_ledger_shows_broken_in_the_ui(server: Any, fleet: list[str], page: Any) -> None:
     page.goto(server.http_url + "/audit")
+    page.click("#verify")
+    expect(page.locator("#verify-result")).to_contain_text("requires an operator")
+    page.fill("#token", OPERATOR_TOKEN)
+    page.click("#signin-button")
+    expect(page.locator("#operator")).to_have_text("operator: alice")
     page.click("#verify")
     expect(page.locator("#verify-result")).to_contain_text("Chain intact")
     db = server.settings.resolved_database_url.removeprefix("sqlite:///")
@@ -211,3 +239,110 @@ def test_a_pending_directive_can_be_reviewed_from_the_gpu_page(
     )
     assert directive not in server.engine.pending
     assert server.engine.state.gpus[target].state == 1
+
+
+def test_approve_selected_reviews_each_and_reports_the_one_refused(
+    server: Any, fleet: list[str], page: Any
+) -> None:
+    ids = [issue_pending(server.engine, u, reason=f"bulk {i}") for i, u in enumerate(fleet[:3])]
+    page.add_init_script(f"localStorage.setItem('sentinel.operatorToken', '{OPERATOR_TOKEN}')")
+    page.goto(server.http_url + "/directives")
+    expect(page.locator("#operator")).to_have_text("operator: alice")
+    page.check("#select-all")
+    expect(page.locator("#pending input.select:checked")).to_have_count(3)
+    expect(page.locator("#selected-count")).to_have_text("3 selected")
+    # Someone else reviews one of them meanwhile: the others must still go through.
+    server.engine.review_directive(ids[1], False, "bob", "").result(timeout=10)
+    page.fill("#bulk-comment", "rack 7 swap")
+    page.click("#approve-selected")
+    status = page.locator("#review-status")
+    expect(status).to_contain_text("Approved 2 of 3.")
+    expect(status).to_contain_text(f"{ids[1]}: no pending directive")
+    for done in (ids[0], ids[2]):
+        expect(page.locator(f'#history tr[data-directive="{done}"]')).to_contain_text("alice")
+    expect(page.locator("#pending tbody")).to_contain_text("Nothing waits for approval")
+    assert server.engine.state.gpus[fleet[0]].state == 3  # QUARANTINED
+    assert server.engine.state.gpus[fleet[1]].state == 1  # rejected by bob: still HEALTHY
+
+
+def test_reject_selected_leaves_the_unselected_pending(
+    server: Any, fleet: list[str], page: Any
+) -> None:
+    keep, drop = (issue_pending(server.engine, u) for u in fleet[4:6])
+    page.add_init_script(f"localStorage.setItem('sentinel.operatorToken', '{OPERATOR_TOKEN}')")
+    page.goto(server.http_url + "/directives")
+    page.click("#reject-selected")
+    expect(page.locator("#review-status")).to_contain_text("Select the directives")
+    page.check(f'#pending input.select[value="{drop}"]')
+    page.click("#reject-selected")
+    expect(page.locator("#review-status")).to_contain_text("Rejected 1 of 1.")
+    expect(page.locator("#pending tr[data-directive]")).to_have_count(1)
+    expect(page.locator(f'#pending tr[data-directive="{keep}"]')).to_have_count(1)
+    assert list(server.engine.pending) == [keep]
+
+
+@pytest.mark.parametrize("path", ["/", "/directives", "/audit", "/trust", "/gpus/{gpu}"])
+def test_no_page_is_wider_than_a_420_px_screen(
+    server: Any, fleet: list[str], page: Any, path: str
+) -> None:
+    issue_pending(server.engine, fleet[0], reason="a reason long enough to need wrapping " * 3)
+    probe(server.engine, fleet[0], failing_sm=3, n=1)
+    page.set_viewport_size({"width": 420, "height": 800})
+    page.goto(server.http_url + path.format(gpu=fleet[0]))
+    expect(page.locator("main")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    boxes = page.locator("table").evaluate_all(
+        "ts => ts.map(t => [t.parentElement.className, t.parentElement.clientWidth])"
+    )
+    assert boxes or path == "/trust", "no table on the page"
+    for parent, width in boxes:  # wide tables scroll inside their own box
+        assert parent == "scroll" and width <= 420, (parent, width)
+
+
+def test_trust_graph_labels_are_not_clipped(server: Any, page: Any) -> None:
+    uuids = register_host(server.engine, "gpu-node-with-a-rather-long-name-017", 4, 0)
+    uuids += register_host(server.engine, "gpu-node-with-a-rather-long-name-018", 4, 4)
+    from sentinel.v1 import agent_pb2
+
+    for n, trio in enumerate((uuids[:3], uuids[3:6], uuids[5:8])):
+        canary = server.engine.create_tmr_canary(trio).result(timeout=10)
+        server.engine.submit_tmr_results(
+            [
+                agent_pb2.TmrReport(
+                    report_id=f"c{n}-{i}", canary_id=canary, gpu_uuid=u, digest=b"x"
+                )
+                for i, u in enumerate(trio)
+            ]
+        ).result(timeout=10)
+    page.goto(server.http_url + "/trust")
+    labels = page.locator("svg.trust text.label")
+    expect(labels).to_have_count(8)
+    outside = page.evaluate(
+        """() => {
+          const svg = document.querySelector("svg.trust"), vb = svg.viewBox.baseVal;
+          return [...svg.querySelectorAll("text.label")].map(t => t.getBBox())
+            .filter(b => b.x < vb.x || b.y < vb.y || b.x + b.width > vb.x + vb.width
+                         || b.y + b.height > vb.y + vb.height)
+            .map(b => [b.x, b.width]);
+        }"""
+    )
+    assert outside == []
+
+
+def test_api_docs_render_offline(server: Any, page: Any) -> None:
+    outside: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server.http_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(server.http_url + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert page.locator(".opblock").count() >= 15
+    expect(page.locator("#swagger-ui")).to_contain_text("/api/v1/directives/review")
+    expect(page.locator("#swagger-ui")).to_contain_text("Sentinel")
+    assert outside == []

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from sentinel_testing import OPERATOR, agent_token, bearer
 
 from sentinel.v1 import agent_pb2, fleet_pb2
 
@@ -61,9 +62,10 @@ def test_healthz_and_metrics(fleet_server: Any) -> None:
         )
         from sentinel.v1 import agent_pb2_grpc, fleet_pb2_grpc
 
-        agent_pb2_grpc.AgentServiceStub(channel).ReportProbeResults(agent)
+        node = bearer(agent_token(fleet_server, "node-1"))
+        agent_pb2_grpc.AgentServiceStub(channel).ReportProbeResults(agent, metadata=node)
         fleet_pb2_grpc.FleetServiceStub(channel).VerifyChain(
-            fleet_pb2.VerifyChainRequest(verify_merkle_roots=True)
+            fleet_pb2.VerifyChainRequest(verify_merkle_roots=True), metadata=OPERATOR
         )
     health = httpx.get(f"{fleet_server.http_url}/healthz")
     assert health.status_code == 200

@@ -85,10 +85,20 @@ _PEM = click.Path(exists=True, dir_okay=False)
     default="INFO",
     show_default=True,
 )
-def agent(**o: Any) -> None:
+@click.option(
+    "--token",
+    envvar="SENTINEL_TOKEN",
+    show_envvar=True,
+    help="This host's agent token (`sentinel tokens create --scope agent --host <host>`).",
+)
+@click.pass_context
+def agent(ctx: click.Context, **o: Any) -> None:
     """Probe this host's GPUs for silent data corruption and follow the engine's directives.
 
     Runs until SIGINT or SIGTERM. Results wait on disk while the engine is unreachable.
+    The agent authenticates with its host's agent token (--token or SENTINEL_TOKEN, from
+    `sentinel tokens create --scope agent --host <this host>`) or with an mTLS client
+    certificate whose common name is the hostname.
     """
     import socket
 
@@ -117,6 +127,9 @@ def agent(**o: Any) -> None:
             o["engine"],
             backend,
             tls_config=tls,
+            # `sentinel --token T agent` (or the token after `agent`, which the root command
+            # takes) works as well as the agent's own option.
+            token=o["token"] or getattr(ctx.obj, "token", None),
             hostname=hostname,
             data_dir=o["data_dir"],
             action_hook=o["action_hook"],

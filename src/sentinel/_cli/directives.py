@@ -8,7 +8,14 @@ from rich.text import Text
 
 from sentinel._cli.connection import Connection
 from sentinel._cli.render import console, when
-from sentinel.fleet import DirectiveResponse, QuarantineAction, QuarantineDirective
+from sentinel.fleet import (
+    DirectiveResponse,
+    InvalidArgumentError,
+    NotFoundError,
+    QuarantineAction,
+    QuarantineDirective,
+    SentinelClient,
+)
 
 _ACTIONS = {
     "quarantine": QuarantineAction.QUARANTINE,
@@ -86,27 +93,86 @@ def list_(conn: Connection, pending: bool, gpu_uuid: str, limit: int) -> None:
     console().print(table)
 
 
-@directives.command()
-@click.argument("directive_id")
-@click.option("--comment", default="", help="Kept with the review in the audit trail.")
-@click.pass_obj
-def approve(conn: Connection, directive_id: str, comment: str) -> None:
-    """Approve a directive waiting for review, which then takes effect."""
-    _review_directive(conn, directive_id, approve=True, comment=comment)
+_PENDING_MAX = 10_000
 
 
 @directives.command()
-@click.argument("directive_id")
+@click.argument("directive_ids", nargs=-1, metavar="[DIRECTIVE_ID]...")
+@click.option("--all-pending", is_flag=True, help="Every directive waiting for review.")
 @click.option("--comment", default="", help="Kept with the review in the audit trail.")
 @click.pass_obj
-def reject(conn: Connection, directive_id: str, comment: str) -> None:
-    """Reject a directive waiting for review; the GPU stays as it is."""
-    _review_directive(conn, directive_id, approve=False, comment=comment)
+def approve(
+    conn: Connection, directive_ids: tuple[str, ...], all_pending: bool, comment: str
+) -> None:
+    """Approve directives waiting for review, which then take effect.
+
+    Each directive is reviewed on its own: one that is no longer pending does not stop
+    the others; the command exits 1 when any of them was not applied.
+    """
+    _review_many(conn, directive_ids, all_pending, approve=True, comment=comment)
 
 
-def _review_directive(conn: Connection, directive_id: str, *, approve: bool, comment: str) -> None:
+@directives.command()
+@click.argument("directive_ids", nargs=-1, metavar="[DIRECTIVE_ID]...")
+@click.option("--all-pending", is_flag=True, help="Every directive waiting for review.")
+@click.option("--comment", default="", help="Kept with the review in the audit trail.")
+@click.pass_obj
+def reject(
+    conn: Connection, directive_ids: tuple[str, ...], all_pending: bool, comment: str
+) -> None:
+    """Reject directives waiting for review; their GPUs stay as they are."""
+    _review_many(conn, directive_ids, all_pending, approve=False, comment=comment)
+
+
+def _review_many(
+    conn: Connection,
+    directive_ids: tuple[str, ...],
+    all_pending: bool,
+    *,
+    approve: bool,
+    comment: str,
+) -> None:
+    verb = "approve" if approve else "reject"
+    if bool(directive_ids) == all_pending:
+        raise click.UsageError(
+            f"name the directives to {verb} (sentinel directives {verb} ID [ID ...]) "
+            "or pass --all-pending, not both"
+        )
     with conn.open() as client:
-        response = client.review_directive(directive_id, approve=approve, comment=comment)
+        ids = list(dict.fromkeys(directive_ids)) or _pending_ids(client)
+        if not ids:
+            console().print("Nothing waits for review.")
+            return
+        if len(ids) == 1 and not all_pending:
+            # One directive named: its failure is the command's, with the usual exit code.
+            if not _review_directive(client, ids[0], approve=approve, comment=comment):
+                raise click.exceptions.Exit(1)
+            return
+        done = 0
+        for directive_id in ids:
+            try:
+                done += _review_directive(client, directive_id, approve=approve, comment=comment)
+            except (NotFoundError, InvalidArgumentError) as exc:
+                console().print(Text.assemble(("not reviewed", "red"), f": {directive_id}: {exc}"))
+    console().print(f"{'approved' if approve else 'rejected'} {done} of {len(ids)} directives")
+    if done < len(ids):
+        raise click.exceptions.Exit(1)
+
+
+def _pending_ids(client: SentinelClient) -> list[str]:
+    pending = client.list_directives(pending_only=True, limit=_PENDING_MAX)
+    if len(pending) == _PENDING_MAX:
+        console().print(
+            f"Only the newest {_PENDING_MAX:,} pending directives are reviewed; run again for more."
+        )
+    return [d.directive_id for d in pending]
+
+
+def _review_directive(
+    client: SentinelClient, directive_id: str, *, approve: bool, comment: str
+) -> bool:
+    """Reviews one directive and prints the outcome; whether it went as the reviewer asked."""
+    response = client.review_directive(directive_id, approve=approve, comment=comment)
     if not approve and not response.accepted:
         # A rejection the reviewer asked for is the command succeeding.
         console().print(
@@ -116,8 +182,8 @@ def _review_directive(conn: Connection, directive_id: str, *, approve: bool, com
                 f"GPU state {response.resulting_state}",
             )
         )
-        return
-    _report(response)
+        return True
+    return _print_response(response)
 
 
 def _review(directive: QuarantineDirective) -> str:
@@ -131,13 +197,20 @@ def _review(directive: QuarantineDirective) -> str:
 
 def _report(response: DirectiveResponse) -> None:
     """Prints the server's answer; a rejection ends the command with exit code 1."""
+    if not _print_response(response):
+        raise click.exceptions.Exit(1)
+
+
+def _print_response(response: DirectiveResponse) -> bool:
+    """Prints the server's answer; whether the directive was accepted."""
     out = console()
     if not response.accepted:
         out.print(Text.assemble(("rejected", "red"), f": {response.rejection_reason}"))
-        raise click.exceptions.Exit(1)
+        return False
     out.print(
         Text.assemble(
             ("accepted", "green"),
             f": directive {response.directive_id}, GPU state {response.resulting_state}",
         )
     )
+    return True

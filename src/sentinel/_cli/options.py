@@ -67,3 +67,27 @@ def enum_option(*decls: str, enum: type[_E], **kwargs: Any) -> Callable[[Any], A
         callback=to_members,
         **kwargs,
     )
+
+
+def hoist_token(args: list[str]) -> list[str]:
+    """``args`` with ``--token X`` (or ``--token=X``) moved to the front.
+
+    The token is an option of the root command, so that every subcommand shares it;
+    moved, it also works where people type it: after the subcommand. Arguments after
+    ``--`` are left alone.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--token" and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        (front if arg.startswith("--token=") else rest).append(arg)
+        i += 1
+    return front + rest

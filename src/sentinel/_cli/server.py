@@ -1,6 +1,8 @@
-"""``sentinel serve`` and ``sentinel certs dev``: the commands that run or set up a server.
+"""``sentinel serve``, ``sentinel up`` and ``sentinel certs dev``: run or set up a server.
 
 The server stack is imported inside the commands, so the client commands never load it.
+A server that cannot start prints one ``error:`` line and exits 1, or
+``PORT_UNAVAILABLE_EXIT`` when a port is busy or not allowed.
 """
 
 from __future__ import annotations
@@ -9,13 +11,31 @@ import dataclasses
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+from rich.text import Text
+
+from sentinel._cli.render import console
+
+PORT_UNAVAILABLE_EXIT = 8
+"""Exit code of ``serve`` and ``up`` when a port is in use or not allowed."""
+
+_PORT = click.IntRange(0, 65535)
+_PORT_SETTINGS = (
+    ("gRPC", "grpc_port", "--grpc-port", "SENTINEL_GRPC_PORT"),
+    ("HTTP", "http_port", "--http-port", "SENTINEL_HTTP_PORT"),
+)
 
 _SERVER_OPTIONS = (
-    click.option("--grpc-port", type=int, help="gRPC port [$SENTINEL_GRPC_PORT or 50051]."),
-    click.option("--http-port", type=int, help="HTTP port [$SENTINEL_HTTP_PORT or 8000]."),
+    click.option(
+        "--grpc-port",
+        type=_PORT,
+        help="gRPC port, 0 for a free one [$SENTINEL_GRPC_PORT or 50051].",
+    ),
+    click.option(
+        "--http-port", type=_PORT, help="HTTP port, 0 for a free one [$SENTINEL_HTTP_PORT or 8000]."
+    ),
     click.option("--host", help="Address to bind [$SENTINEL_HOST or 127.0.0.1]."),
     click.option(
         "--data-dir",
@@ -30,6 +50,13 @@ _SERVER_OPTIONS = (
     click.option(
         "--tls-client-ca", help="CA for client certificates: mTLS [$SENTINEL_TLS_CLIENT_CA]."
     ),
+    click.option(
+        "--insecure-open",
+        "auth_mode",
+        flag_value="open",
+        default=None,
+        help="Let anyone change state, for a lab only [$SENTINEL_AUTH_MODE=open].",
+    ),
 )
 
 
@@ -40,12 +67,39 @@ def _server_options(fn: Callable[..., None]) -> Callable[..., None]:
 
 
 def _settings(flags: dict[str, Any]) -> Any:
+    """Settings from the environment and the flags, with both ports checked.
+
+    Flags are range-checked by click; this catches the variables, and refuses a busy port
+    before anything is created (``up`` resets the demo's state as it starts).
+    """
+    from sentinel.server._ports import check_port
     from sentinel.server.settings import ServerSettings
 
-    return dataclasses.replace(
+    settings = dataclasses.replace(
         ServerSettings.from_env(),
         **{name: value for name, value in flags.items() if value is not None},
     )
+    for service, field, flag, variable in _PORT_SETTINGS:
+        port = getattr(settings, field)
+        if not 0 <= port <= 65535:
+            raise ValueError(
+                f"{variable}={port} is not a port: give 0 to 65535 (0 picks a free one) "
+                f"in {variable} or {flag}"
+            )
+        if port:
+            check_port(service, settings.host, port)
+    return settings
+
+
+def _fail(exc: ValueError) -> NoReturn:
+    """One ``error:`` line for a server that cannot start, and the exit code that says why."""
+    from sentinel.server._ports import PortUnavailable
+
+    console(stderr=True).print(
+        Text.assemble(("error: ", "bold red"), (str(exc), "red")), soft_wrap=True
+    )
+    code = PORT_UNAVAILABLE_EXIT if isinstance(exc, PortUnavailable) else 1
+    click.get_current_context().exit(code)
 
 
 @click.command()
@@ -53,16 +107,18 @@ def _settings(flags: dict[str, Any]) -> Any:
 def serve(**flags: Any) -> None:
     """Run the Sentinel server until interrupted.
 
-    Every setting comes from its SENTINEL_* variable unless given as a flag.
+    Every setting comes from its SENTINEL_* variable unless given as a flag. Exits 8 when a
+    port is in use or not allowed, 1 for other settings problems.
     """
-    from sentinel.server.app import run_server
-
     try:
-        run_server(_settings(flags))
+        settings = _settings(flags)  # before the server stack loads, so a refusal is quick
+        from sentinel.server.app import run_server
+
+        run_server(settings)
     except ValueError as exc:
-        # Configuration problems (bad variables, unreadable TLS files) are ValueErrors
-        # whose messages say what to fix.
-        raise click.ClickException(str(exc)) from exc
+        # Configuration problems (bad variables, busy ports, unreadable TLS files) are
+        # ValueErrors whose messages say what to fix.
+        _fail(exc)
 
 
 @click.command()
@@ -92,7 +148,7 @@ def up(
 
     The demo fleet runs the real probe, monitor and TMR code on the CPU backend, with
     scenarios for every correlation pattern. The dashboard URL and an operator token
-    for approvals are printed at start.
+    for approvals are printed at start. Exits as ``serve`` does when it cannot start.
     """
     from sentinel.fleet.demo import DemoSpec
     from sentinel.server.up import run_up
@@ -103,7 +159,7 @@ def up(
         )
         run_up(_settings(flags), demo=demo, spec=spec)
     except ValueError as exc:  # DemoTooLarge included: the refusal comes before anything starts
-        raise click.ClickException(str(exc)) from exc
+        _fail(exc)
 
 
 @click.group()
@@ -121,14 +177,25 @@ def certs() -> None:
     show_default=True,
     help="Name or IP address clients use for the server; repeatable.",
 )
-def dev(directory: Path, hostnames: tuple[str, ...]) -> None:
-    """Write a development CA, server, operator and agent certificates to DIRECTORY."""
+@click.option(
+    "--agent-host",
+    help="Host the agent certificate acts for: its common name [default: this machine's name].",
+)
+def dev(directory: Path, hostnames: tuple[str, ...], agent_host: str | None) -> None:
+    """Write a development CA, server, operator and agent certificates to DIRECTORY.
+
+    A verified client certificate is the agent of the host its common name names, unless
+    that name is in SENTINEL_OPERATOR_SUBJECTS.
+    """
+    import socket
+
     try:
         from sentinel.server.pki import generate_dev_pki
     except ImportError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    pki = generate_dev_pki(directory, hostnames=hostnames)
+    agent_host = agent_host or socket.gethostname()
+    pki = generate_dev_pki(directory, hostnames=hostnames, client_name=agent_host)
 
     def export(variable: str, value: Path | str) -> str:
         text = str(value.resolve()) if isinstance(value, Path) else value
@@ -149,6 +216,7 @@ def dev(directory: Path, hostnames: tuple[str, ...]) -> None:
         export("SENTINEL_CLIENT_CERT", pki.operator_cert),
         export("SENTINEL_CLIENT_KEY", pki.operator_key),
         "",
-        f"Agents: the same CA with {pki.client_cert.name} and {pki.client_key.name}.",
+        f"Agent of host {agent_host}: the same CA with {pki.client_cert.name} and "
+        f"{pki.client_key.name}.",
     ]
     click.echo("\n".join(lines))

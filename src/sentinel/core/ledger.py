@@ -2,9 +2,11 @@
 
 Every entry commits to its predecessor (``entry_hash = SHA-256(previous_hash || canonical)``),
 so editing, deleting, inserting or reordering a row breaks the chain at that row. Every
-``batch_size`` entries a Merkle root over their hashes is stored, which an auditor can
-anchor elsewhere, and the head (last id and hash) is kept in ``sentinel_meta`` so that
-cutting off the tail is detected too.
+``batch_size`` entries a Merkle root over their hashes is stored, and the head (last id
+and hash) is kept in ``sentinel_meta``. All of that lives in one database, so whoever
+can write to it can also cut off the tail or rewrite the chain with recomputed hashes;
+:meth:`Ledger.audit` catches those against signed checkpoints kept elsewhere
+(:mod:`sentinel.core.checkpoints`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sentinel.core.checkpoints import Checkpoint, CheckpointError
 from sentinel.core.db import Base, bulk_insert, make_engine
 from sentinel.core.merkle import merkle_root
 from sentinel.core.meta import MetaRow, get_meta, get_or_create_secret, set_meta
@@ -83,6 +86,10 @@ class EntryType(IntEnum):
     CONFIG_CHANGE = 4
     TMR_RESULT = 5
     SYSTEM_EVENT = 6
+
+
+CheckpointSource = Callable[[], tuple[list[Checkpoint], list[CheckpointError]]]
+"""Returns the checkpoints whose signatures verify, and a problem for each that does not."""
 
 
 class LedgerError(Exception):
@@ -364,27 +371,58 @@ class Ledger:
         batch_size: entries per Merkle batch; fixed for the life of the ledger.
     """
 
-    def __init__(self, engine: Engine, batch_size: int = 1024) -> None:
-        if batch_size < 1:
+    def __init__(self, engine: Engine, batch_size: int | None = 1024) -> None:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if not inspect(engine).has_table(_entries.name):
             raise LedgerError(
                 "the ledger tables do not exist; run sentinel.core.db.migrate(engine) first"
             )
         self._engine = engine
-        self._batch_size = batch_size
         self._lock = threading.Lock()
-        with engine.begin() as conn:
+        self._verify_lock = threading.RLock()  # one verification at a time: each is costly
+        self.checkpoints: CheckpointSource | None = None
+        """Where the signed checkpoints come from; verification checks the chain against
+        them (the server sets it, see :mod:`sentinel.core.checkpoints`)."""
+        self.fault: VerifyResult | None = None
+        """Set when verification at start-up failed: the ledger must not grow."""
+        self._verified: tuple[int, bytes | None] = (0, None)  # (id, hash) audit found intact
+        with engine.connect() as conn:
             stored = get_meta(conn, _BATCH_SIZE_KEY)
-            if stored is None:
-                set_meta(conn, _BATCH_SIZE_KEY, str(batch_size))
-            elif int(stored) != batch_size:
-                raise LedgerError(
-                    f"this ledger was created with batch_size={stored}; open it with that "
-                    f"batch size instead of {batch_size}"
-                )
             self._head = _decode_head(get_meta(conn, _HEAD_KEY))
-        self._tokens = PageTokenCodec(get_or_create_secret(engine, _TOKEN_SECRET_KEY))
+        if batch_size is None:  # reading an existing ledger, as the offline verifier does
+            self._batch_size = int(stored or 1024)
+            self._token_codec: PageTokenCodec | None = None
+            return
+        if stored is None:
+            with engine.begin() as conn:
+                set_meta(conn, _BATCH_SIZE_KEY, str(batch_size))
+        elif int(stored) != batch_size:
+            raise LedgerError(
+                f"this ledger was created with batch_size={stored}; open it with that "
+                f"batch size instead of {batch_size}"
+            )
+        self._batch_size = batch_size
+        self._token_codec = PageTokenCodec(get_or_create_secret(engine, _TOKEN_SECRET_KEY))
+
+    @property
+    def _tokens(self) -> PageTokenCodec:
+        if self._token_codec is None:
+            self._token_codec = PageTokenCodec(
+                get_or_create_secret(self._engine, _TOKEN_SECRET_KEY)
+            )
+        return self._token_codec
+
+    def fault_message(self) -> str:
+        """Why the ledger is refusing to grow (:attr:`fault`) in one sentence, or ""."""
+        fault = self.fault
+        if fault is None:
+            return ""
+        return (
+            f"the audit ledger failed verification at entry {fault.first_invalid_entry_id}: "
+            f"{fault.failure_description}; writes are refused until the database is restored "
+            "(check it with `sentinel audit verify --data-dir DIR` or `--database-url URL`)"
+        )
 
     def head(self) -> tuple[int, bytes]:
         """The id and hash of the last committed entry; (0, 32 zero bytes) when empty."""
@@ -564,7 +602,8 @@ class Ledger:
         entry before, that each entry_hash matches the entry's contents, that nothing lies
         outside the ledger's ends and, with ``verify_merkle_roots``, the root of every
         batch that lies wholly inside the range. A range starts from the stored
-        previous_hash of its first entry and checks it against the entry before it.
+        previous_hash of its first entry and checks it against the entry before it. One
+        verification runs at a time; a second caller waits.
 
         Args:
             start_entry_id: first entry to check; 0 for the first entry.
@@ -576,13 +615,23 @@ class Ledger:
             ValueError: a negative id, ``start_entry_id`` after ``end_entry_id``, or a range
                 beyond the head.
         """
-        began = time.perf_counter()
         if start_entry_id < 0 or end_entry_id < 0:
             raise ValueError("entry ids are positive; pass 0 to mean the first entry or the head")
         if start_entry_id and end_entry_id and start_entry_id > end_entry_id:
             raise ValueError(
                 f"start_entry_id ({start_entry_id}) is after end_entry_id ({end_entry_id})"
             )
+        with self._verify_lock:
+            return self._verify(start_entry_id, end_entry_id, verify_merkle_roots, progress)
+
+    def _verify(
+        self,
+        start_entry_id: int,
+        end_entry_id: int,
+        verify_merkle_roots: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> VerifyResult:
+        began = time.perf_counter()
         with self._engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -640,6 +689,106 @@ class Ledger:
         return VerifyResult(
             False, bad_id, reason, verified, len(merged.roots), elapsed_ms, merged.roots
         )
+
+    def audit(self, *, full: bool = False, merkle: bool = True) -> VerifyResult:
+        """Verify the ledger against its signed checkpoints; one verification at a time.
+
+        Every checkpoint is checked: a ledger that ends before a checkpoint's size was
+        truncated, an entry at a checkpoint's size whose hash is not the signed one was
+        rewritten, a checkpoint whose signature fails was forged. The chain is then
+        recomputed from the newest checkpoint that matches (its signed hash anchors the
+        entries before it), or from where this process's last successful verification
+        ended if that is newer and its entry still has the hash then verified, to the
+        head; from the genesis with ``full``. A second caller waits for the first.
+
+        Without a checkpoint source (:attr:`checkpoints`) the chain is checked from the
+        genesis (or the last successful verification), as :meth:`verify` does.
+        """
+        began = time.perf_counter()
+        with self._verify_lock:
+            checkpoints, problems = self.checkpoints() if self.checkpoints else ([], [])
+            with self._engine.connect() as conn:
+                head_id, _ = _decode_head(get_meta(conn, _HEAD_KEY))
+                faults, anchor = self._check_checkpoints(conn, checkpoints, head_id)
+                done_id, done_hash = self._verified
+                if done_id and not full and done_id <= head_id:
+                    if self._entry_hash(conn, done_id) != done_hash:
+                        faults.append(
+                            (
+                                done_id,
+                                f"entry {done_id} changed since a verification found the "
+                                "ledger intact up to it: the entries up to it were rewritten",
+                            )
+                        )
+                    elif anchor is None or anchor < done_id:
+                        anchor = done_id
+            faults += [(p.size or 1, str(p)) for p in problems]
+            result = None
+            if head_id:
+                first = 1 if full or anchor is None else min(anchor + 1, head_id)
+                result = self.verify(first, 0, merkle)
+                if not result.valid:
+                    faults.append((result.first_invalid_entry_id, result.failure_description))
+                elif not faults:
+                    with self._engine.connect() as conn:
+                        self._verified = (head_id, self._entry_hash(conn, head_id))
+        verified = result.entries_verified if result else 0
+        batches = result.batches_verified if result else 0
+        roots = result.merkle_roots if result else []
+        elapsed_ms = int((time.perf_counter() - began) * 1000)
+        if not faults:
+            return VerifyResult(True, 0, "", verified, batches, elapsed_ms, roots)
+        bad_id, reason = min(faults)
+        return VerifyResult(False, bad_id, reason, verified, batches, elapsed_ms, roots)
+
+    @staticmethod
+    def _entry_hash(conn: Connection, entry_id: int) -> bytes | None:
+        stored = conn.exec_driver_sql(
+            f"SELECT entry_hash FROM ledger_entries WHERE entry_id = {int(entry_id):d}"
+        ).scalar()
+        return None if stored is None else bytes(stored)
+
+    @staticmethod
+    def _check_checkpoints(
+        conn: Connection, checkpoints: Sequence[Checkpoint], head_id: int
+    ) -> tuple[list[tuple[int, str]], int | None]:
+        """Faults of the stored chain against ``checkpoints``, and the size of the newest
+        checkpoint it matches (None when it matches none)."""
+        ordered = sorted(checkpoints, key=lambda c: c.size)
+        sizes = sorted({c.size for c in ordered if c.size <= head_id})
+        stored: dict[int, bytes] = {}
+        for at in range(0, len(sizes), 1000):
+            chunk = ", ".join(str(int(i)) for i in sizes[at : at + 1000])
+            rows = conn.exec_driver_sql(
+                f"SELECT entry_id, entry_hash FROM ledger_entries WHERE entry_id IN ({chunk})"
+            )
+            stored.update((int(i), bytes(h)) for i, h in rows)
+        faults: list[tuple[int, str]] = []
+        anchor: int | None = None
+        matched = 0
+        for c in ordered:
+            if c.size > head_id:
+                faults.append(
+                    (
+                        head_id + 1,
+                        f"the ledger ends at entry {head_id}, but {c.label} was signed over "
+                        f"{c.size} entries: entries {head_id + 1}..{c.size} were removed",
+                    )
+                )
+            elif c.size not in stored:
+                faults.append((c.size, f"entry {c.size} is missing, but {c.label} covers it"))
+            elif stored[c.size] != c.root_hash:
+                faults.append(
+                    (
+                        c.size,
+                        f"entry {c.size} does not match {c.label}: its hash is not the signed "
+                        f"one, so entries {matched + 1}..{c.size} were rewritten after the "
+                        "checkpoint was signed",
+                    )
+                )
+            else:
+                matched = anchor = c.size
+        return faults, anchor
 
     @staticmethod
     def _stray_rows(conn: Connection, first: int, last: int, head_id: int) -> list[tuple[int, str]]:

@@ -3,6 +3,12 @@
 They translate between ``sentinel.v1`` messages and the engine, and map engine errors
 to status codes: a validation error is INVALID_ARGUMENT, an unknown GPU NOT_FOUND, an
 engine that could not persist UNAVAILABLE (which the SDK retries).
+
+They also decide who may do what (``sentinel.core.auth`` says who is calling): reads are
+open to everyone; directives, reviews, configuration and chain verification take an
+operator; an agent registers, reports, subscribes and acknowledges only for its own host
+and that host's GPUs. What the ledger records as the initiator is always the
+authenticated identity; a name typed into the request is kept as a note in the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any, TypeVar
 
 import grpc
 
+from sentinel.core.auth import OPERATOR_HINT, Authorizer, refusal
+from sentinel.core.identity import Identity
 from sentinel.fleet.engine import queries
 from sentinel.fleet.engine.engine import (
     EngineNotFound,
@@ -25,7 +33,6 @@ from sentinel.fleet.engine.engine import (
     EngineValidationError,
     FleetEngine,
 )
-from sentinel.server.auth import Authorizer
 from sentinel.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc, types_pb2
 
 log = logging.getLogger("sentinel.fleet.gateway")
@@ -87,6 +94,32 @@ def _offer(q: asyncio.Queue[tuple[str, Any]], item: tuple[str, Any]) -> None:
         log.warning("event stream subscriber is not keeping up; dropping an event")
 
 
+_REPORTER_HINT = f"an agent's token or certificate, or {OPERATOR_HINT}"
+_DEFAULT_INITIATORS = frozenset({"sentinel-sdk", "sentinel-cli"})
+"""What the SDK and the CLI send as ``initiated_by`` when nobody is named: not worth a note."""
+
+
+def _with_note(reason: str, typed: str, who: Identity) -> str:
+    """``reason``, plus the name the caller typed when it is not the authenticated one."""
+    if not typed or typed == who.name or typed in _DEFAULT_INITIATORS:
+        return reason
+    return f"{reason} (note: initiated_by={typed})"
+
+
+def _action(value: int) -> str:
+    """The name of a QuarantineAction, for messages; the number if it has none."""
+    try:
+        name = types_pb2.QuarantineAction.Name(value)  # type: ignore[arg-type]
+    except ValueError:
+        return f"action {value}"
+    return name.removeprefix("QUARANTINE_ACTION_")
+
+
+def _agent_id(hostname: str) -> str:
+    """The id the engine gives the agent of ``hostname`` (see ``_apply.register_agent``)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, hostname))
+
+
 def _batch_size(n: int) -> None:
     if n > _MAX_BATCH:
         raise EngineValidationError(f"a batch may hold at most {_MAX_BATCH} reports, got {n}")
@@ -133,16 +166,11 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         )
 
     async def IssueQuarantine(self, request: Any, context: Any) -> types_pb2.DirectiveResponse:
-        who = await self.auth.aidentify(context)
-        if request.action == types_pb2.QUARANTINE_ACTION_CONDEMN:
-            who = await self.auth.arequire_operator(context, "issuing CONDEMN")
+        who = await self.auth.arequire_operator(context, f"issuing {_action(request.action)}")
+        request.reason = _with_note(request.reason, request.initiated_by, who)
+        request.initiated_by = who.name
         return await _guard(
-            context,
-            lambda: _wait(
-                self.engine.issue_directive(
-                    request, identity="" if who.via == "anonymous" else who.name
-                )
-            ),
+            context, lambda: _wait(self.engine.issue_directive(request, identity=who.name))
         )
 
     async def ListDirectives(self, request: Any, context: Any) -> fleet_pb2.ListDirectivesResponse:
@@ -175,6 +203,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         )
 
     async def VerifyChain(self, request: Any, context: Any) -> fleet_pb2.ChainVerificationResult:
+        await self.auth.arequire_operator(context, "verifying the audit chain")
         return await _guard(
             context, lambda: asyncio.to_thread(queries.verify_chain, self.engine, request)
         )
@@ -183,9 +212,9 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         return await _guard(context, lambda: queries.trust_graph(self.engine))
 
     async def UpdateConfig(self, request: Any, context: Any) -> types_pb2.ConfigAck:
-        who = await self.auth.aidentify(context)
-        if not request.initiated_by:
-            request.initiated_by = who.name
+        who = await self.auth.arequire_operator(context, "changing the configuration")
+        request.reason = _with_note(request.reason, request.initiated_by, who)
+        request.initiated_by = who.name
         return await _guard(context, lambda: _wait(self.engine.update_config(request)))
 
     async def StreamEvents(
@@ -207,17 +236,45 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     """The agent side of the protocol: registration, reports, commands."""
 
-    def __init__(self, engine: FleetEngine, fanout: _Fanout) -> None:
+    def __init__(self, engine: FleetEngine, auth: Authorizer, fanout: _Fanout) -> None:
         self.engine = engine
+        self.auth = auth
         self.fanout = fanout
 
     async def RegisterAgent(self, request: Any, context: Any) -> agent_pb2.RegisterAgentResponse:
         eng = self.engine
+        host = request.hostname
+        who = await self.auth.arequire_host(context, host, f"registering host {host!r}")
+        if not who.operator:
+            for reg in request.gpus:
+                g = eng.state.gpus.get(reg.gpu.uuid)
+                if g is not None and g.hostname != host:
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        f"GPU {reg.gpu.uuid} is registered to host {g.hostname!r}; moving it "
+                        f"to {host!r} takes an operator: register it with an operator's token",
+                    )
         return await _guard(context, lambda: _wait(eng.submit_registration(request)))
 
     async def Heartbeat(self, request: Any, context: Any) -> agent_pb2.HeartbeatResponse:
+        await self._own_agent(context, request.agent_id, "sending a heartbeat")
         version = await _guard(context, lambda: self.engine.heartbeat(request.agent_id))
         return agent_pb2.HeartbeatResponse(config_version=version)
+
+    async def _own_agent(self, context: Any, agent_id: str, what: str) -> str:
+        """The host of agent ``agent_id``; aborts unless it exists and the caller may act
+        for it."""
+        agent = self.engine.state.agents.get(agent_id)
+        if agent is None:
+            who = await self.auth.aidentify(context)
+            if who.kind == "anonymous":  # anonymous callers learn nothing about agents
+                await context.abort(*refusal(who, what, _REPORTER_HINT))
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"agent {agent_id!r} is not registered; register first"
+            )
+            raise AssertionError("unreachable")  # abort always raises
+        await self.auth.arequire_host(context, agent.hostname, f"{what} as {agent_id}")
+        return agent.hostname
 
     async def ReportProbeResults(self, request: Any, context: Any) -> agent_pb2.ReportAck:
         return await self._report(context, request.reports, self.engine.submit_probe_results)
@@ -234,11 +291,42 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def _report(
         self, context: Any, items: Any, submit: Callable[[Any], Future[agent_pb2.ReportAck]]
     ) -> agent_pb2.ReportAck:
+        who = await self.auth.aidentify(context)
+        if who.kind not in ("agent", "operator"):
+            await context.abort(*refusal(who, "reporting results", _REPORTER_HINT))
+
         async def run() -> agent_pb2.ReportAck:
             _batch_size(len(items))
-            return await _wait(submit(list(items)))
+            refused: list[str] = []
+            kept = [item for item in items if self._may_report(who, item, refused)]
+            ack = await _wait(submit(kept)) if kept else agent_pb2.ReportAck()
+            ack.rejected.extend(refused)
+            return ack
 
         return await _guard(context, run)
+
+    def _may_report(self, who: Identity, item: Any, refused: list[str]) -> bool:
+        """Whether ``who`` may report ``item``; if not, says why in ``refused``.
+
+        An agent reports only for GPUs registered to its host, and deep-test results count
+        only from that agent (an operator's would decide a CONDEMN by hand).
+        """
+        label = getattr(item, "report_id", "") or item.gpu_uuid
+        g = self.engine.state.gpus.get(item.gpu_uuid)
+        if g is None or (who.operator and not getattr(item, "deep_test", False)):
+            return True  # unknown GPUs are the engine's to refuse
+        if who.operator:
+            refused.append(
+                f"{label}: deep-test results count only from the agent of host {g.hostname!r}"
+            )
+            return False
+        if g.hostname != who.host:
+            refused.append(
+                f"{label}: GPU {item.gpu_uuid} is registered to host {g.hostname!r}, not to "
+                f"{who.host!r} whose agent sent it"
+            )
+            return False
+        return True
 
     async def Subscribe(self, request: Any, context: Any) -> AsyncIterator[agent_pb2.AgentCommand]:
         eng = self.engine
@@ -252,13 +340,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     kind, payload = await q.get()
                     if kind == "config":
                         yield agent_pb2.AgentCommand(config=payload)
-        agent = eng.state.agents.get(request.agent_id)
-        if agent is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"agent {request.agent_id!r} is not registered; register first",
-            )
-        host = agent.hostname if agent else ""
+        host = await self._own_agent(context, request.agent_id, "subscribing")
         with self.fanout.subscribe() as q:
             if request.config_version < eng.config.config_version:
                 yield agent_pb2.AgentCommand(config=eng.config)
@@ -277,5 +359,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     yield agent_pb2.AgentCommand(tmr=payload)
 
     async def AckConfig(self, request: Any, context: Any) -> agent_pb2.AckConfigResponse:
-        agent_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, request.component_id))
+        host = request.component_id
+        await self.auth.arequire_host(context, host, f"acknowledging config for host {host!r}")
+        agent_id = _agent_id(host)
         return await _guard(context, lambda: _wait(self.engine.ack_config(request, agent_id)))

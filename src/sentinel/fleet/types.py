@@ -378,14 +378,20 @@ class SamplingRateUpdate(_Model):
     """Component whose sampling rate changes, e.g. ``"inference_monitor"``."""
     rate: float = 0.0
     """Fraction of items sampled, [0, 1]."""
+    delete: bool = False
+    """Remove the component's rate instead (``rate`` is then ignored)."""
 
 
 class ThresholdUpdate(_Model):
     """A new value for a component's detection threshold."""
 
     component: str = ""
+    """Up to 64 characters of ``[a-z0-9_.-]``."""
     parameter: str = ""
+    """Up to 64 characters of ``[a-z0-9_.-]``."""
     value: float = 0.0
+    delete: bool = False
+    """Remove the ``component.parameter`` threshold instead (``value`` is then ignored)."""
 
 
 class ConfigUpdate(_Model):

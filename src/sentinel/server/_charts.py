@@ -182,6 +182,10 @@ def sm_heatmap(cells: Sequence[SmCell], *, columns: int = 0) -> Markup:
     return Markup("".join(out))
 
 
+_LABEL_CHAR_PX = 7.5
+"""Width of one character of a 12 px trust-graph label, rounded up (style.css sets 12 px)."""
+
+
 def trust_color(trust: float) -> str:
     """Red at trust 0, amber at 0.5, green at 1."""
     hue = 120 * max(0.0, min(1.0, trust))
@@ -196,7 +200,16 @@ def trust_svg(view: TrustGraphView, *, size: int = 640) -> Markup:
             'aria-label="trust graph"><text x="10" y="45">No TMR comparisons yet.</text></svg>'
         )
     pos = {n.uuid: (n.x * size, n.y * size) for n in view.nodes}
-    out = [f'<svg class="trust" viewBox="0 0 {size} {size}" role="img" aria-label="trust graph">']
+    labelled = len(view.nodes) <= 64  # beyond that, labels overlap; hover still names each
+    # Labels stick out of the circle to the left and right: widen the drawing by the
+    # longest one, so that none is cut off at the edge.
+    longest = max(len(n.label) for n in view.nodes) if labelled else 0
+    pad_x = 14 + _LABEL_CHAR_PX * longest
+    pad_y = 10
+    out = [
+        f'<svg class="trust" viewBox="{-pad_x:.0f} {-pad_y} {size + 2 * pad_x:.0f} '
+        f'{size + 2 * pad_y}" role="img" aria-label="trust graph">'
+    ]
     for e in sorted(view.edges, key=lambda e: -e.trust):  # distrust drawn last, on top
         (x1, y1), (x2, y2) = pos[e.a], pos[e.b]
         tip = f"{e.a} – {e.b}: trust {e.trust:.2f} ({e.agreements} agree, {e.disagreements} not)"
@@ -213,7 +226,7 @@ def trust_svg(view: TrustGraphView, *, size: int = 640) -> Markup:
             f'r="{radius}" fill="{STATE_COLORS.get(n.state, "#888")}" data-uuid="{escape(n.uuid)}">'
             f"<title>{escape(n.uuid)} on {escape(n.hostname)}: {n.state}</title></circle></a>"
         )
-        if len(view.nodes) <= 64:  # beyond that, labels overlap; hover still names each
+        if labelled:
             dx = 12 if x >= size / 2 else -12
             anchor = "start" if dx > 0 else "end"
             out.append(

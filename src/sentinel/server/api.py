@@ -1,7 +1,8 @@
 """``/api/v1``: the JSON the dashboard pages are built from, for scripts and other front ends.
 
-Errors are ``{"error": "..."}`` with 400 (bad parameter), 401 (unknown token), 403 (an
-operator identity is needed), 404 (unknown GPU or directive) or 503 (engine stopping).
+Errors are ``{"error": "..."}`` with 400 (bad parameter or body), 401 (unknown token), 403
+(an operator identity is needed), 404 (unknown GPU or directive), 413/414/431 (request too
+large, see ``_hardening``) or 503 (engine stopping); each route's ``responses`` says which.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from sentinel.fleet.engine import queries
-from sentinel.fleet.engine.engine import FleetEngine
+from sentinel.fleet.engine.engine import (
+    EngineNotFound,
+    EngineUnavailable,
+    EngineValidationError,
+    FleetEngine,
+)
 from sentinel.server import views
 from sentinel.server.auth import Authorizer
 
@@ -39,14 +45,65 @@ class WhoAmI(BaseModel):
     operator: bool
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "A parameter is invalid."},
-    404: {"model": ErrorBody, "description": "No such GPU or directive."},
+class ReviewResult(BaseModel):
+    """The engine's answer to one review (the gRPC ``DirectiveResponse``)."""
+
+    directive_id: str
+    accepted: bool = Field(description="Whether the directive took effect.")
+    rejection_reason: str = Field(description="Why not, when it did not.")
+    resulting_state: str = Field(description="The GPU's lifecycle state after the review.")
+
+
+class BulkReview(BaseModel):
+    """Several pending directives reviewed the same way, with one comment."""
+
+    directive_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000, description="The directives to review; duplicates once."
+    )
+    approve: bool = Field(description="True to approve them all, false to reject them all.")
+    comment: str = Field("", max_length=2000, description="Why, kept in the audit ledger.")
+
+
+class BulkOutcome(BaseModel):
+    """What became of one directive of a bulk review."""
+
+    directive_id: str
+    status: int = Field(
+        description="What reviewing this directive alone would have answered: 200, 400, "
+        "404 (not pending: unknown, or already reviewed) or 503."
+    )
+    result: ReviewResult | None = Field(description="The review's result when status is 200.")
+    error: str = Field(description="Why the directive was not reviewed; empty when it was.")
+
+
+class BulkReviewResult(BaseModel):
+    results: list[BulkOutcome] = Field(description="One per directive, in the order asked.")
+    reviewed: int = Field(description="Directives reviewed (status 200).")
+    refused: int = Field(description="Directives not reviewed (any other status).")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+_Responses = dict[int | str, dict[str, Any]]
+_BAD: _Responses = {400: _error("A parameter or the body is invalid; the message names it.")}
+_ERRORS: _Responses = {**_BAD, 404: _error("No such GPU or directive.")}
+_OPERATOR: _Responses = {
+    401: _error("The bearer token is not one the server knows."),
+    403: _error("The caller is not an operator (no token, or not an operator's)."),
 }
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "The bearer token is not one the server knows."},
-    403: {"model": ErrorBody, "description": "No operator identity was presented."},
-    404: {"model": ErrorBody, "description": "No pending directive of that id."},
+_AUTH_ERRORS: _Responses = {
+    **_BAD,
+    **_OPERATOR,
+    404: _error("No pending directive of that id."),
+}
+# Any route: the engine is stopping, or the request is larger than the server reads.
+_ANY_ROUTE: _Responses = {
+    413: _error("The request body is too large."),
+    414: _error("The request target (path and query) is too long."),
+    431: _error("The request headers are too large."),
+    503: _error("The engine is stopping or its database is unavailable."),
 }
 
 
@@ -58,9 +115,9 @@ def _proto(msg: Any) -> dict[str, Any]:
 
 def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
     """The REST endpoints; errors come out through the app's exception handlers."""
-    r = APIRouter(prefix="/api/v1", tags=["fleet"])
+    r = APIRouter(prefix="/api/v1", tags=["fleet"], responses=_ANY_ROUTE)
 
-    @r.get("/fleet")
+    @r.get("/fleet", responses=_BAD)
     def fleet(hostname_prefix: str = "", model: str = "") -> dict[str, Any]:
         """Fleet health summary in the seed's field names (QueryFleetHealth)."""
         return _proto(queries.fleet_health(engine, hostname_prefix, model))
@@ -93,32 +150,55 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
 
     async def _review(
         directive_id: str, approve: bool, review: Review | None, authorization: str | None
-    ) -> dict[str, Any]:
+    ) -> ReviewResult:
         comment = review.comment if review else ""
         what = "approving a directive" if approve else "rejecting a directive"
         who = authorizer.require_http_operator(authorization, what)
         fut = engine.review_directive(directive_id, approve, who.name, comment)
-        return _proto(await asyncio.wrap_future(fut))
+        return ReviewResult(**_proto(await asyncio.wrap_future(fut)))
 
-    @r.post("/directives/{directive_id}/approve", responses=_AUTH_ERRORS)
+    @r.post(
+        "/directives/{directive_id}/approve", response_model=ReviewResult, responses=_AUTH_ERRORS
+    )
     async def approve(
         directive_id: str,
         review: Annotated[Review | None, Body()] = None,
         authorization: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
+    ) -> ReviewResult:
         """Approve a pending directive; needs ``Authorization: Bearer <operator token>``."""
         return await _review(directive_id, True, review, authorization)
 
-    @r.post("/directives/{directive_id}/reject", responses=_AUTH_ERRORS)
+    @r.post(
+        "/directives/{directive_id}/reject", response_model=ReviewResult, responses=_AUTH_ERRORS
+    )
     async def reject(
         directive_id: str,
         review: Annotated[Review | None, Body()] = None,
         authorization: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
+    ) -> ReviewResult:
         """Reject a pending directive; needs ``Authorization: Bearer <operator token>``."""
         return await _review(directive_id, False, review, authorization)
 
-    @r.get("/whoami", response_model=WhoAmI, responses=_AUTH_ERRORS)
+    @r.post("/directives/review", response_model=BulkReviewResult, responses={**_BAD, **_OPERATOR})
+    async def review_many(
+        review: BulkReview, authorization: Annotated[str | None, Header()] = None
+    ) -> BulkReviewResult:
+        """Approve or reject several pending directives at once; needs an operator token.
+
+        Each directive is reviewed on its own and reported separately: one that is no
+        longer pending (404) or that the engine refuses does not stop the others.
+        """
+        what = "approving directives" if review.approve else "rejecting directives"
+        who = authorizer.require_http_operator(authorization, what)
+        ids = list(dict.fromkeys(review.directive_ids))
+        futures = [
+            engine.review_directive(i, review.approve, who.name, review.comment) for i in ids
+        ]
+        results = [await _outcome(i, f) for i, f in zip(ids, futures, strict=True)]
+        reviewed = sum(1 for o in results if o.status == 200)
+        return BulkReviewResult(results=results, reviewed=reviewed, refused=len(ids) - reviewed)
+
+    @r.get("/whoami", response_model=WhoAmI, responses=_OPERATOR)
     def whoami(authorization: Annotated[str | None, Header()] = None) -> WhoAmI:
         """The operator a bearer token belongs to (the dashboard's sign-in check)."""
         who = authorizer.require_http_operator(authorization, "signing in")
@@ -153,9 +233,16 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
-    @r.post("/audit/verify", response_model=views.VerifyView)
-    async def verify() -> views.VerifyView:
-        """Verify the whole hash chain and every Merkle root; says where it breaks."""
+    @r.post("/audit/verify", response_model=views.VerifyView, responses=_OPERATOR)
+    async def verify(
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> views.VerifyView:
+        """Verify the hash chain and the Merkle roots; says where it breaks.
+
+        Operators only (``Authorization: Bearer <operator token>``): a verification reads
+        the whole ledger, which nobody may make the server do at will.
+        """
+        authorizer.require_http_operator(authorization, "verifying the audit chain")
         return await asyncio.to_thread(views.verify, engine)
 
     @r.get("/trust", response_model=views.TrustGraphView)
@@ -169,6 +256,18 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
         return StreamingResponse(_changes(engine, request), media_type="text/event-stream")
 
     return r
+
+
+async def _outcome(directive_id: str, fut: Any) -> BulkOutcome:
+    try:
+        result = ReviewResult(**_proto(await asyncio.wrap_future(fut)))
+    except EngineNotFound as exc:
+        return BulkOutcome(directive_id=directive_id, status=404, result=None, error=str(exc))
+    except EngineValidationError as exc:
+        return BulkOutcome(directive_id=directive_id, status=400, result=None, error=str(exc))
+    except EngineUnavailable as exc:
+        return BulkOutcome(directive_id=directive_id, status=503, result=None, error=str(exc))
+    return BulkOutcome(directive_id=directive_id, status=200, result=result, error="")
 
 
 async def _changes(engine: FleetEngine, request: Request) -> AsyncIterator[str]:

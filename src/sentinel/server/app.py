@@ -16,11 +16,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sentinel.core.db import make_engine, migrate
-from sentinel.fleet.engine.engine import FleetEngine
+from sentinel.core.identity import TokenStore
+from sentinel.fleet._edge import EdgeValidation
+from sentinel.fleet.engine.engine import EngineUnavailable, FleetEngine
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.gateway import AgentServicer, FleetServicer, _Fanout
-from sentinel.server.auth import Authorizer, TokenCheck
+from sentinel.server._hardening import MAX_HEAD_BYTES, LimitedH11Protocol
+from sentinel.server._ports import PortUnavailable, check_port
+from sentinel.server.auth import OPEN_MODE_WARNING, Authorizer, TokenCheck
 from sentinel.server.http import create_app
+from sentinel.server.ledger_guard import LedgerGuard
 from sentinel.server.settings import ServerSettings
 from sentinel.server.tls import server_credentials
 from sentinel.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
@@ -56,7 +61,16 @@ class SentinelServer:
         if settings.extra:
             base = base.with_overrides(settings.extra)
         self.engine = FleetEngine(db, base, batch_size=settings.ledger_batch_size)
-        self.authorizer = Authorizer(settings.operator_subjects, settings.operator_tokens)
+        self.ledger_guard = LedgerGuard(settings, self.engine.ledger)  # verify, then checkpoint
+        self.tokens = TokenStore(db)
+        self.authorizer = Authorizer(
+            settings.operator_subjects,
+            settings.operator_tokens,
+            store=self.tokens,
+            open_mode=settings.open_mode,
+        )
+        if settings.open_mode:
+            log.warning(OPEN_MODE_WARNING)
         self._credentials = server_credentials(settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +107,7 @@ class SentinelServer:
         if self._error is not None:
             self.engine.stop()
             raise self._error
+        self.ledger_guard.start()
         return self
 
     def stop(self) -> None:
@@ -102,6 +117,7 @@ class SentinelServer:
             self._thread.join()
             self._thread = None
         self.engine.stop()
+        self.ledger_guard.stop()
         self.engine.db.dispose()
 
     def __enter__(self) -> SentinelServer:
@@ -123,13 +139,14 @@ class SentinelServer:
         s = self.settings
         fanout = _Fanout(self.engine, self._loop)
         server = grpc.aio.server(
-            interceptors=[TokenCheck(self.authorizer)], options=[("grpc.so_reuseport", 0)]
+            interceptors=[TokenCheck(self.authorizer), EdgeValidation()],
+            options=[("grpc.so_reuseport", 0)],
         )
         fleet_pb2_grpc.add_FleetServiceServicer_to_server(
             FleetServicer(self.engine, self.authorizer, fanout), server
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(self.engine, fanout), server
+            AgentServicer(self.engine, self.authorizer, fanout), server
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -139,18 +156,31 @@ class SentinelServer:
             (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         target = f"{s.host}:{s.grpc_port}"
-        if self._credentials is None:
-            grpc_port = server.add_insecure_port(target)
-        else:
-            grpc_port = server.add_secure_port(target, self._credentials)
+        try:
+            if self._credentials is None:
+                grpc_port = server.add_insecure_port(target)
+            else:
+                grpc_port = server.add_secure_port(target, self._credentials)
+        except RuntimeError:
+            # gRPC says only "Failed to bind"; a bind of our own finds the OS's reason.
+            await server.stop(None)
+            check_port("gRPC", s.host, s.grpc_port)
+            raise
         # IPPROTO_TCP, so asyncio turns Nagle off on accepted connections: without it a small
         # response waits ~40 ms for the client's delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((s.host, s.http_port))
+        try:
+            sock.bind((s.host, s.http_port))
+        except OSError as exc:
+            sock.close()
+            await server.stop(None)
+            raise PortUnavailable("HTTP", s.host, s.http_port, exc) from exc
         http = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.engine, self.authorizer),
+                http=LimitedH11Protocol,
+                h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                 log_level="warning",
                 lifespan="off",
                 # Open event streams (dashboards) must not hold up a stop.
@@ -181,6 +211,8 @@ class SentinelServer:
             await asyncio.sleep(_TICK_SECONDS)
             try:
                 await asyncio.wrap_future(self.engine.tick())
+            except EngineUnavailable as exc:  # the database is away; /healthz says so
+                log.warning("engine tick skipped: %s", exc)
             except Exception:
                 log.exception("engine tick failed")
 

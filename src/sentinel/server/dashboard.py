@@ -45,7 +45,6 @@ def make_templates() -> Environment:
     )
     env.filters["age"] = _age
     env.filters["when"] = _when
-    env.globals["state_colors"] = _charts.STATE_COLORS
     env.globals["states"] = views.STATE_NAMES
     env.globals["entry_types"] = views.ENTRY_TYPES
     return env
@@ -58,6 +57,7 @@ def render(env: Environment, name: str, status: int = 200, **context: Any) -> HT
 def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
     """The HTML pages; not part of the OpenAPI schema (``/api/v1`` is)."""
     r = APIRouter(include_in_schema=False)
+    env.globals["ledger_fault"] = engine.ledger.fault_message  # the degraded-mode banner
 
     @r.get("/", response_class=HTMLResponse)
     def fleet_page(q: Annotated[views.GpuQuery, Query()]) -> HTMLResponse:

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -20,7 +21,9 @@ from sentinel.fleet.engine.engine import (
     EngineValidationError,
     FleetEngine,
 )
-from sentinel.server.api import api_router
+from sentinel.fleet.engine.failures import describe_failure
+from sentinel.server._hardening import Hardening
+from sentinel.server.api import ErrorBody, api_router
 from sentinel.server.auth import Authorizer, Refused
 from sentinel.server.dashboard import dashboard_router, make_templates, not_found, render
 
@@ -28,14 +31,20 @@ from sentinel.server.dashboard import dashboard_router, make_templates, not_foun
 def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> FastAPI:
     """The FastAPI application: ``/healthz``, ``/metrics``, ``/api/v1`` and the dashboard.
 
-    Every response carries ``Server-Timing: app;dur=<ms>``, the time the server spent on it.
+    Every response carries ``Server-Timing: app;dur=<ms>``, the time the server spent on it,
+    and the security headers of ``_hardening``; ``/docs`` is Swagger UI served from this
+    server, so it works offline and under the Content-Security-Policy.
     """
     app = FastAPI(
         title="Sentinel",
         version="0.1.0",
         description="Fleet health, GPUs, directives, the audit ledger and the trust graph.",
+        docs_url=None,
+        redoc_url=None,
     )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     templates = make_templates()
+    templates.globals["open_mode"] = authorizer is not None and authorizer.open_mode
 
     def _error(request: Request, status: int, message: str) -> Response:
         if request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics"):
@@ -87,34 +96,83 @@ def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> Fas
 
     @app.get("/healthz", tags=["server"])
     def healthz() -> JSONResponse:
-        """Ready when the database answers and the engine's writer runs."""
+        """Ready when the database answers and the engine's writer runs and commits.
+
+        503 with ``status: degraded`` while the database is away (the engine refuses new
+        operations and retries its last batch); 200 again once that batch committed.
+        """
         problems = []
         try:
             with engine.db.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            problems.append(f"database: {exc}")
+            problems.append(f"database: {describe_failure(exc)}")
         if not engine.running:
             problems.append("engine: writer thread is not running")
+        elif engine.unavailable:
+            problems.append(f"engine: {engine.unavailable}")
+        if engine.ledger.fault is not None:
+            problems.append(f"ledger: {engine.ledger.fault_message()}")
+        status = "ok" if not problems else "degraded" if engine.running else "unavailable"
         body: dict[str, Any] = {
-            "status": "ok" if not problems else "unavailable",
+            "status": status,
             "problems": problems,
             "gpus": engine.state.total(),
             "ledger_entries": len(engine.ledger),
         }
         return JSONResponse(body, status_code=200 if not problems else 503)
 
-    @app.get("/metrics", tags=["server"])
+    @app.get("/metrics", tags=["server"], response_class=PlainTextResponse)
     def metrics() -> Response:
         """The engine's own metrics in the Prometheus text format."""
         return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api_router(engine, authorizer or Authorizer()))
     app.include_router(dashboard_router(engine, templates))
+    # Swagger UI's files come with the fastapi-offline package; mounted before /static,
+    # which would otherwise answer their paths with 404.
+    app.mount(
+        "/static/swagger", StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger"
+    )
     app.mount("/static", StaticFiles(packages=[("sentinel.server", "static")]), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return render(templates, "docs.html")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> HTMLResponse:
         return HTMLResponse(status_code=204)
 
+    app.add_middleware(Hardening)
     return app
+
+
+_BAD_REQUEST = {
+    "description": "A parameter or the body is invalid; the message names it.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema FastAPI generates, with the 400 this app answers in place of its 422.
+
+    Invalid parameters and bodies are answered 400 with an ``ErrorBody`` (``_bad_request``),
+    so the 422 ``HTTPValidationError`` FastAPI documents for every route with parameters
+    would promise a response that never comes.
+    """
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for item in schema["paths"].values():
+            for operation in item.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    responses.setdefault("400", _BAD_REQUEST)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components.setdefault("ErrorBody", ErrorBody.model_json_schema())
+        app.openapi_schema = schema
+    return app.openapi_schema

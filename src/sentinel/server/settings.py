@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+AUTH_MODES = ("enforcing", "open")
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SENTINEL_{name}", default)
@@ -50,12 +52,36 @@ class ServerSettings:
     """Client-certificate common names that count as operators."""
     operator_tokens: tuple[str, ...] = ()
     """``name:token`` pairs; a bearer token from this list makes its caller an operator."""
+    auth_mode: str = "enforcing"
+    """``enforcing`` (the default): state changes need an operator or the host's agent;
+    ``open``: anyone may do anything (a lab only; logged and shown loudly)."""
     ledger_batch_size: int = 1024
     """Entries per Merkle batch of the audit ledger."""
     log_level: str = "INFO"
     """Level of the server's own log."""
     extra: dict[str, str] = field(default_factory=dict)
     """Engine settings passed through as ``SENTINEL_ENGINE_*`` (see the README)."""
+    checkpoint_store: str = ""
+    """Where signed ledger checkpoints go: a directory or ``s3://bucket/prefix``; empty
+    means ``<data_dir>/checkpoints``. Keep it out of reach of whoever holds the database."""
+    signing_key: str = ""
+    """The Ed25519 key that signs checkpoints (created, mode 0600, when missing); empty
+    means ``<data_dir>/ledger-signing.key``."""
+    checkpoint_every_entries: int = 1_000_000
+    """Publish a checkpoint after this many new ledger entries..."""
+    checkpoint_every_seconds: int = 60
+    """...or after this many seconds when anything changed (and always at shutdown)."""
+
+    def __post_init__(self) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise ValueError(
+                f"SENTINEL_AUTH_MODE must be one of {', '.join(AUTH_MODES)}, got {self.auth_mode!r}"
+            )
+
+    @property
+    def open_mode(self) -> bool:
+        """Whether anonymous callers may change state (``--insecure-open``)."""
+        return self.auth_mode == "open"
 
     @property
     def resolved_database_url(self) -> str:
@@ -78,6 +104,7 @@ class ServerSettings:
             tls_client_ca=_env("TLS_CLIENT_CA", ""),
             operator_subjects=_env_list("OPERATOR_SUBJECTS"),
             operator_tokens=_env_list("OPERATOR_TOKENS"),
+            auth_mode=_env("AUTH_MODE", "enforcing"),
             ledger_batch_size=_env_int("LEDGER_BATCH_SIZE", 1024),
             log_level=_env("LOG_LEVEL", "INFO"),
             extra={
@@ -85,4 +112,8 @@ class ServerSettings:
                 for k, v in os.environ.items()
                 if k.startswith("SENTINEL_ENGINE_")
             },
+            checkpoint_store=_env("CHECKPOINT_STORE", ""),
+            signing_key=_env("SIGNING_KEY", ""),
+            checkpoint_every_entries=_env_int("CHECKPOINT_EVERY_ENTRIES", 1_000_000),
+            checkpoint_every_seconds=_env_int("CHECKPOINT_EVERY_SECONDS", 60),
         )

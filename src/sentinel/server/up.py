@@ -7,8 +7,10 @@ database in the data dir is never touched by it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import secrets
 import shutil
 import signal
@@ -26,6 +28,7 @@ from sentinel.fleet.demo import DemoFleet, DemoSpec, check_capacity, demo_policy
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.server import views
 from sentinel.server.app import SentinelServer
+from sentinel.server.auth import OPEN_MODE_WARNING
 from sentinel.server.settings import ServerSettings
 
 log = logging.getLogger("sentinel.server")
@@ -52,16 +55,41 @@ def registered_agents(settings: ServerSettings) -> int:
 def operator_token(settings: ServerSettings) -> tuple[ServerSettings, str | None]:
     """Settings with an operator token; a new one (also written to the data dir) if none is set.
 
+    The file is created 0600 and exclusively, never through a symlink, so no other user
+    can read the token or redirect it elsewhere, not even for an instant.
+
     Returns the settings and the token made, or ``None`` when the settings had tokens.
     """
     if settings.operator_tokens or settings.operator_subjects:
         return settings, None
-    token = secrets.token_urlsafe(18)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    private_dir(settings.data_dir)
     path = settings.data_dir / "operator-token"
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    path.unlink(missing_ok=True)  # a symlink planted here is removed, not followed
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise ValueError(
+            f"{path} reappeared while it was being replaced: another process is writing "
+            "into the data dir; stop it, or choose another --data-dir"
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
     return dataclasses.replace(settings, operator_tokens=(f"operator:{token}",)), token
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) readable by this user only, when it does not exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+
+
+def private_database(path: Path) -> None:
+    """Create the SQLite file ``path`` 0600 before SQLite does (it would follow the umask,
+    and its -wal and -shm files take the database's mode), or make an existing one 0600."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    path.chmod(0o600)
 
 
 def summary_line(server: SentinelServer, started: float) -> str:
@@ -105,15 +133,19 @@ def start(settings: ServerSettings, *, demo: bool | None, spec: DemoSpec | None 
         demo = registered_agents(settings) == 0
     spec = spec or DemoSpec()
     policy = EnginePolicy()
+    private_dir(settings.data_dir)
     if demo:
         check_capacity(spec)
         demo_dir = settings.data_dir / "demo"
         shutil.rmtree(demo_dir, ignore_errors=True)
-        demo_dir.mkdir(parents=True)
+        demo_dir.mkdir(mode=0o700)
+        private_database(demo_dir / "sentinel.db")
         settings = dataclasses.replace(
             settings, database_url=f"sqlite:///{(demo_dir / 'sentinel.db').resolve()}"
         )
         policy = policy.with_overrides(demo_policy(spec))
+    elif not settings.database_url:
+        private_database(settings.data_dir / "sentinel.db")
     settings, token = operator_token(settings)
     server = SentinelServer(settings, policy).start()  # SENTINEL_ENGINE_* still apply
     fleet = None
@@ -124,6 +156,7 @@ def start(settings: ServerSettings, *, demo: bool | None, spec: DemoSpec | None 
                 spec,
                 data_dir=settings.data_dir / "demo" / "agents",
                 canary=server.engine.create_tmr_canary,
+                agent_token=lambda host: server.tokens.create("agent", host=host)[1],
             )
             fleet.start()
         except BaseException:
@@ -154,7 +187,7 @@ def run_up(
     if demo:
         check_capacity(spec or DemoSpec())  # refuse before anything is created
     # The terminal belongs to the summary line; the log (agents' included) goes to a file.
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     log_file = settings.data_dir / "sentinel.log"
     handler = logging.FileHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -179,6 +212,8 @@ def run_up(
 def _announce(out: TextIO, running: Running, log_file: Path) -> None:
     server, settings, fleet = running.server, running.settings, running.fleet
     lines = [f"Sentinel is up. Dashboard: {server.http_url}/   (gRPC {server.address})"]
+    if settings.open_mode:
+        lines.append(f"WARNING: {OPEN_MODE_WARNING}.")
     if running.token:
         lines.append(
             f"Operator token for approvals (also in {settings.data_dir / 'operator-token'}): "

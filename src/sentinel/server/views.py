@@ -56,6 +56,7 @@ __all__ = [
     "fleet_overview",
     "gpu_detail",
     "gpu_table",
+    "readable",
     "trust_graph",
     "verify",
 ]
@@ -520,7 +521,7 @@ def _summary(e: StoredEntry) -> str:
     if isinstance(msg, agent_pb2.AnomalyReport):
         return (
             f"{_short_enum(types_pb2.AnomalyType, msg.anomaly_type)} "
-            f"{_short_enum(types_pb2.Severity, msg.severity)} score {msg.score:.3g}"
+            f"{_short_enum(types_pb2.Severity, msg.severity)} score {readable(msg.score)}"
         )
     if isinstance(msg, types_pb2.QuarantineRecord):
         text = (
@@ -541,6 +542,28 @@ def _summary(e: StoredEntry) -> str:
         )
     text = json.dumps(MessageToDict(msg, preserving_proto_field_name=True), sort_keys=True)
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def readable(value: float) -> str:
+    """A number as a person reads it: ``3.18``, ``41,200``, ``3.18×10³⁴``, ``−∞``, ``NaN``.
+
+    Scores come from agents; an absurd one stored before the gateway refused it must
+    still read as a number, not as ``3.18e+34``.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    size = abs(value)
+    if size >= 1e6 or 0 < size < 0.01:
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    if size >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
 
 
 def _short_enum(enum: Any, value: int) -> str:
@@ -642,8 +665,9 @@ class VerifyView(BaseModel):
 
 
 def verify(eng: FleetEngine) -> VerifyView:
-    """Verify the whole chain and every Merkle root."""
-    r = queries.verify_chain(eng, fleet_pb2.VerifyChainRequest(verify_merkle_roots=True))
+    """Verify the whole chain, every Merkle root and every signed checkpoint."""
+    full = fleet_pb2.VerifyChainRequest(start_entry_id=1, verify_merkle_roots=True)
+    r = queries.verify_chain(eng, full)
     return VerifyView(
         valid=r.valid,
         entries_verified=r.entries_verified,

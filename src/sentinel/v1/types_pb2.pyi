@@ -428,22 +428,26 @@ class OverheadBudgetUpdate(_message.Message):
     def __init__(self, budget_pct: _Optional[float] = ...) -> None: ...
 
 class SamplingRateUpdate(_message.Message):
-    __slots__ = ("component", "rate")
+    __slots__ = ("component", "rate", "delete")
     COMPONENT_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
     component: str
     rate: float
-    def __init__(self, component: _Optional[str] = ..., rate: _Optional[float] = ...) -> None: ...
+    delete: bool
+    def __init__(self, component: _Optional[str] = ..., rate: _Optional[float] = ..., delete: _Optional[bool] = ...) -> None: ...
 
 class ThresholdUpdate(_message.Message):
-    __slots__ = ("component", "parameter", "value")
+    __slots__ = ("component", "parameter", "value", "delete")
     COMPONENT_FIELD_NUMBER: _ClassVar[int]
     PARAMETER_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
     component: str
     parameter: str
     value: float
-    def __init__(self, component: _Optional[str] = ..., parameter: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    delete: bool
+    def __init__(self, component: _Optional[str] = ..., parameter: _Optional[str] = ..., value: _Optional[float] = ..., delete: _Optional[bool] = ...) -> None: ...
 
 class ConfigUpdate(_message.Message):
     __slots__ = ("update_id", "initiated_by", "reason", "probe_schedule", "overhead_budget", "sampling_rate", "threshold")

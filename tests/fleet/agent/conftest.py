@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sentinel_testing import agent_token_at
 
 from sentinel.fleet.agent import Agent
 from sentinel.fleet.probes import CpuBackend
@@ -50,6 +51,8 @@ def make_agent(tmp_path: Path) -> Iterator[Callable[..., tuple[Agent, CpuBackend
     ) -> tuple[Agent, CpuBackend]:
         backend = backend or CpuBackend(devices, 8, hostname=hostname)
         kwargs.setdefault("data_dir", tmp_path / f"agent-{hostname}")
+        if "token" not in kwargs:
+            kwargs["token"] = agent_token_at(address, hostname)
         agent = Agent(address, backend, hostname=hostname, schedule_scale=FAST, **kwargs)
         agents.append(agent)
         if start:

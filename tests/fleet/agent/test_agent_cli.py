@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from sentinel_testing import agent_token
 
 from sentinel._cli.agent import agent
 from sentinel.fleet.agent import NO_GPU_MESSAGE
@@ -28,6 +29,7 @@ def test_cpu_backend_registers_and_stops_on_sigterm(
     main = "from sentinel._cli.agent import agent; agent()"
     args = ["--engine", fleet_server.address, "--backend", "cpu", "--cpu-devices", "2"]
     args += ["--cpu-sms", "4", "--data-dir", str(tmp_path / "a"), "--hostname", "cli-host"]
+    args += ["--token", agent_token(fleet_server, "cli-host")]
     proc = subprocess.Popen(
         [sys.executable, "-c", main, *args],
         stdout=subprocess.PIPE,

@@ -30,6 +30,12 @@ def _agent_row(server: Any, hostname: str) -> Any:
     return server.engine.state.agents[str(uuid.uuid5(uuid.NAMESPACE_DNS, hostname))]
 
 
+def _registered(server: Any, agent: Any) -> bool:
+    """Whether the engine has the agent and its acknowledgement of the first config."""
+    found = server.engine.state.agents.get(str(uuid.uuid5(uuid.NAMESPACE_DNS, agent.hostname)))
+    return found is not None and found.config_version == agent.settings.version
+
+
 def test_registers_heartbeats_and_reports(
     fleet_server: Any, make_agent: Any, wait_for: Any
 ) -> None:
@@ -78,7 +84,7 @@ def test_config_update_is_applied_and_acknowledged(
     fleet_server: Any, make_agent: Any, wait_for: Any
 ) -> None:
     agent, _ = make_agent(fleet_server.address)
-    wait_for(lambda: agent.settings is not None, "the first config")
+    wait_for(lambda: _registered(fleet_server, agent), "registration and its config ack")
     schedule = types_pb2.ProbeScheduleUpdate(
         entries=[
             types_pb2.ProbeScheduleEntry(
@@ -103,7 +109,7 @@ def test_unknown_probe_type_is_refused_and_the_schedule_kept(
     fleet_server: Any, make_agent: Any, caplog: pytest.LogCaptureFixture, wait_for: Any
 ) -> None:
     agent, _ = make_agent(fleet_server.address)
-    wait_for(lambda: agent.settings is not None, "the first config")
+    wait_for(lambda: _registered(fleet_server, agent), "registration and its config ack")
     before = agent.settings
     bad = agent_pb2.AgentConfig()
     bad.CopyFrom(fleet_server.engine.config)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sentinel_testing import agent_token
 
 from sentinel.core.ids import uuid7
 from sentinel.fleet.agent import DiskBuffer, Record
@@ -38,7 +39,8 @@ def test_results_survive_an_engine_outage_and_an_agent_restart(
     first = _server(tmp_path, 0)
     port = first.grpc_port
     try:
-        agent, backend = make_agent(first.address)
+        token = agent_token(first, "node-a")  # stored in the database: valid after restarts
+        agent, backend = make_agent(first.address, token=token)
         uuids = [d.uuid for d in agent.devices]
         wait_for(lambda: _counted(first, uuids) >= 4, "first deliveries")
     finally:
@@ -49,7 +51,7 @@ def test_results_survive_an_engine_outage_and_an_agent_restart(
     assert list((agent.data_dir / "buffer").glob("seg-*.log"))
 
     # A new agent process on the same data dir, and the engine back on the same database.
-    again, _ = make_agent(first.address, backend=backend)
+    again, _ = make_agent(first.address, backend=backend, token=token)
     second = _server(tmp_path, port)
     try:
         wait_for(lambda: not len(again.buffer) and again.stats.delivered, "the backlog")

@@ -21,7 +21,7 @@ from sentinel.fleet.demo import (
     demo_policy,
 )
 from sentinel.fleet.engine import queries
-from sentinel.fleet.engine.enums import GpuState, Pattern
+from sentinel.fleet.engine.enums import Action, GpuState, Pattern
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.probes import CpuBackend
 from sentinel.server.app import SentinelServer
@@ -72,7 +72,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     )
     server = SentinelServer(settings, EnginePolicy().with_overrides(demo_policy(FAST))).start()
     fleet = DemoFleet(
-        server.address, FAST, data_dir=tmp / "agents", canary=server.engine.create_tmr_canary
+        server.address,
+        FAST,
+        data_dir=tmp / "agents",
+        canary=server.engine.create_tmr_canary,
+        agent_token=lambda host: server.tokens.create("agent", host=host)[1],
     )
     fleet.start()
     try:
@@ -157,6 +161,37 @@ def test_every_pattern_appears_on_its_scenario(demo: Demo) -> None:
     _await(lambda: not missing(), "every scenario's pattern")
     patterns = {p for s in demo.fleet.scenarios for p in s.pattern.split(", ")} - {"none"}
     assert patterns == {p.name for p in Pattern}
+
+
+def test_hot_node_waits_for_its_cooling_instead_of_a_condemn(demo: Demo) -> None:
+    """The hot node's errors are the environment's: its GPUs are held, never condemned."""
+    engine = demo.server.engine
+    hot = demo.scenario("hot_node").gpu_uuids
+
+    def quarantines() -> list[Any] | None:
+        if not all(u in engine.state.gpus for u in hot):
+            return None  # not registered yet
+        found = [
+            [t for t in demo.history(u).state_transitions if t.to_state == GpuState.QUARANTINED]
+            for u in hot
+        ]
+        return [q[0] for q in found] if all(found) else None
+
+    held = _await(quarantines, "every GPU of the hot node to be quarantined", timeout=90)
+    for q in held:
+        assert "probe failures" in q.reason and "environmental: temperature" in q.reason
+        assert "its deep test waits until the environment is back within limits" in q.reason
+    # Long enough for the deep tests to have started and failed, were they not held.
+    last = max(q.timestamp.ToNanoseconds() / 1e9 for q in held)
+    until = last + engine.policy.deep_test_delay_seconds + 3 * 5.0  # three engine ticks
+    _await(lambda: time.time() > until, "the deep-test delay to pass", timeout=60)
+    for uuid in hot:
+        assert demo.state(uuid) == GpuState.QUARANTINED, uuid
+        listed = queries.list_directives(engine, gpu_uuid=uuid).directives
+        assert not [d for d in listed if d.action == Action.CONDEMN], uuid
+        assert [(t.from_state, t.to_state) for t in demo.history(uuid).state_transitions] == [
+            (GpuState.HEALTHY, GpuState.QUARANTINED)
+        ]
 
 
 def test_false_alarm_goes_suspect_and_recovers_unquarantined(demo: Demo) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sentinel_testing import OPERATOR_TOKEN
+
 from sentinel.fleet import SentinelClient
 from sentinel.fleet.monitors import (
     ConfigFollower,
@@ -36,7 +38,7 @@ def test_follower_applies_engine_updates(fleet_server: Any) -> None:
     training = TrainingMonitor(GPU, Sink())
     follower = ConfigFollower(fleet_server.address, [inference, training])
     try:
-        with SentinelClient.connect(fleet_server.address) as client:
+        with SentinelClient.connect(fleet_server.address, token=OPERATOR_TOKEN) as client:
             client.update_config(
                 ConfigUpdate(
                     sampling_rate=SamplingRateUpdate(component="inference_monitor", rate=0.25)
@@ -58,7 +60,7 @@ def test_follower_applies_engine_updates(fleet_server: Any) -> None:
 
 
 def test_follower_catches_up_on_connect(fleet_server: Any) -> None:
-    with SentinelClient.connect(fleet_server.address) as client:
+    with SentinelClient.connect(fleet_server.address, token=OPERATOR_TOKEN) as client:
         client.update_config(
             ConfigUpdate(sampling_rate=SamplingRateUpdate(component="invariant_checker", rate=0.5))
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from sentinel_testing import agent_token
+
 from sentinel.fleet.config import RetryConfig
 from sentinel.fleet.engine import queries
 from sentinel.fleet.monitors import Anomaly, EngineReporter
@@ -44,7 +46,8 @@ def dead_endpoint() -> str:
 
 def test_anomalies_arrive(fleet_server: Any) -> None:
     server = registered(fleet_server)
-    with EngineReporter(server.address, flush_interval_s=0.05) as reporter:
+    token = agent_token(server, "trainer-1")
+    with EngineReporter(server.address, token=token, flush_interval_s=0.05) as reporter:
         for i in range(3):
             reporter.report(anomaly(score=7.0 + i, sm_id=i))
         assert reporter.flush(timeout=10)
@@ -55,7 +58,7 @@ def test_anomalies_arrive(fleet_server: Any) -> None:
 def test_duplicates_are_counted_once(fleet_server: Any) -> None:
     server = registered(fleet_server)
     once = anomaly()
-    with EngineReporter(server.address) as reporter:
+    with EngineReporter(server.address, token=agent_token(server, "trainer-1")) as reporter:
         reporter.report(once)
         assert reporter.flush(timeout=10)
         reporter.report(once)  # resent, e.g. after a lost acknowledgement
@@ -65,7 +68,8 @@ def test_duplicates_are_counted_once(fleet_server: Any) -> None:
 
 
 def test_refused_reports_are_counted_not_raised(fleet_server: Any) -> None:
-    with EngineReporter(fleet_server.address) as reporter:
+    token = agent_token(fleet_server, "trainer-1")
+    with EngineReporter(fleet_server.address, token=token) as reporter:
         reporter.report(anomaly(gpu_uuid="GPU-never-registered"))
         assert reporter.flush(timeout=10)
         assert reporter.rejected == 1 and reporter.delivered == 0

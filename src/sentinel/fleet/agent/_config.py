@@ -3,17 +3,36 @@
 The engine validates updates too, but the agent cannot trust that: a newer engine may
 know a probe type this agent does not. A config that fails here is refused as a whole
 (a NACK with the reason) and the agent keeps the schedule it had.
+
+The last config applied is kept on disk, so an agent that starts while the engine is down
+probes by it (or by the built-in default schedule when it never received one) instead of
+waiting idle for a registration that may take minutes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
 
 from sentinel.v1 import agent_pb2, types_pb2
 
-__all__ = ["AgentSettings", "ConfigError", "ScheduleEntry", "config_ack", "parse_config"]
+__all__ = [
+    "AgentSettings",
+    "ConfigError",
+    "ScheduleEntry",
+    "config_ack",
+    "load_config",
+    "parse_config",
+    "save_config",
+]
+
+log = logging.getLogger("sentinel.fleet.agent")
 
 _KNOWN_TYPES = ", ".join(
     f"{name.removeprefix('PROBE_TYPE_')}={number}"
@@ -131,3 +150,31 @@ def config_ack(
         error=error,
         config_version=applied_version if error else msg.config_version,
     )
+
+
+def save_config(path: Path, msg: agent_pb2.AgentConfig) -> None:
+    """Write ``msg`` to ``path`` atomically: a crash leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(msg.SerializeToString())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_config(path: Path) -> agent_pb2.AgentConfig | None:
+    """The config ``save_config`` kept at ``path``; ``None`` when there is none or it is
+    unreadable (then the agent starts from the default schedule and says why)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cannot read the saved config %s (%s); using the default schedule", path, exc)
+        return None
+    try:
+        return agent_pb2.AgentConfig.FromString(data)
+    except DecodeError:
+        log.warning("the saved config %s is corrupt; using the default schedule", path)
+        return None

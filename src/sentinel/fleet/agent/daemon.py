@@ -35,7 +35,16 @@ import grpc
 
 from sentinel.core.ids import uuid7
 from sentinel.fleet._base import BaseClient
-from sentinel.fleet.agent._config import AgentSettings, ConfigError, config_ack, parse_config
+from sentinel.fleet._bearer import with_token
+from sentinel.fleet._schedule import default_config
+from sentinel.fleet.agent._config import (
+    AgentSettings,
+    ConfigError,
+    config_ack,
+    load_config,
+    parse_config,
+    save_config,
+)
 from sentinel.fleet.agent._guard import guarded
 from sentinel.fleet.agent.buffer import KIND_PROBE, KIND_TMR, DiskBuffer, Record
 from sentinel.fleet.agent.hooks import ActionHook, GpuStateRecord, StateFiles
@@ -115,8 +124,11 @@ class Agent:
         backend: Probe backend for this host's devices (``open_backend("gpu")`` on real
             hardware, a ``CpuBackend`` for CI and demos).
         tls_config: TLS or mTLS credentials; ``None`` connects without TLS.
+        token: This host's agent token (``sentinel tokens create --scope agent --host H``),
+            sent with every call; ``None`` relies on an mTLS certificate naming the host.
         hostname: Name this host registers as; default the machine's hostname.
-        data_dir: Where the report buffer and the per-GPU state files live.
+        data_dir: Where the report buffer, the per-GPU state files and the last config
+            received (``config.pb``) live.
         action_hook: Command run for each applied directive (see ``hooks``).
         buffer_max_bytes: Upper bound of the on-disk buffer; the oldest reports go first.
         telemetry: Source of environmental samples; ``None`` sends none (the CPU backend
@@ -132,6 +144,7 @@ class Agent:
         backend: ProbeBackend,
         *,
         tls_config: TlsConfig | None = None,
+        token: str | None = None,
         hostname: str | None = None,
         data_dir: Path = Path("./agent-data"),
         action_hook: str | None = None,
@@ -152,7 +165,10 @@ class Agent:
         self.buffer = DiskBuffer(self.data_dir / "buffer", buffer_max_bytes)
         self.state_files = StateFiles(self.data_dir / "state")
         self.settings: AgentSettings | None = None
-        """The config being run; ``None`` until the engine sent one."""
+        """The config being run: the engine's, or until it answers the one kept on disk
+        (the built-in default schedule when none was ever received)."""
+        self._config_path = self.data_dir / "config.pb"
+        self._config: agent_pb2.AgentConfig | None = None
         self.agent_id: str | None = None
         self._telemetry = telemetry
         self._scale = schedule_scale
@@ -184,11 +200,12 @@ class Agent:
             ("grpc.initial_reconnect_backoff_ms", 200),
         )
         config = ClientConfig(engine, tls_config=tls_config, options=options)
-        self._channel = BaseClient(config).channel()
+        self._channel = with_token(BaseClient(config).channel(), token)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._stream: Any = None
         self._threads: list[threading.Thread] = []
         self._refresh_active()
+        self._start_config()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -269,6 +286,32 @@ class Agent:
 
     # -- config --------------------------------------------------------------------------
 
+    def _start_config(self) -> None:
+        """Probe by the config kept on disk, else by the default schedule, from the start."""
+        saved = load_config(self._config_path)
+        for msg, source in ((saved, str(self._config_path)), (default_config(), "built-in")):
+            if msg is None:
+                continue
+            try:
+                settings = parse_config(msg, self._scale)
+            except ConfigError as exc:
+                log.warning("the %s config is unusable (%s)", source, exc)
+                continue
+            self._use(msg, settings)
+            log.info(
+                "probing by the %s config version %d until the engine sends its own",
+                source,
+                settings.version,
+            )
+            return
+
+    def _use(self, msg: agent_pb2.AgentConfig, settings: AgentSettings) -> None:
+        with self._lock:
+            self._scheduler.configure(settings.schedule, settings.budget_pct)
+            self.settings = settings
+            self._config = msg
+        self._runner_wake.set()
+
     def apply_config(self, config: agent_pb2.AgentConfig) -> types_pb2.ConfigAck:
         """Apply ``config`` whole, or refuse it and keep the current one; ack it either way.
 
@@ -288,10 +331,11 @@ class Agent:
                 kept,
             )
         else:
-            with self._lock:
-                self._scheduler.configure(settings.schedule, settings.budget_pct)
-                self.settings = settings
-            self._runner_wake.set()
+            self._use(config, settings)
+            try:
+                save_config(self._config_path, config)
+            except OSError as exc:
+                log.warning("could not keep config version %d on disk: %s", settings.version, exc)
             ack = config_ack(config, self.hostname)
             log.info(
                 "applied config version %d: %d probe type(s), budget %g%%",
@@ -299,13 +343,16 @@ class Agent:
                 len(settings.schedule),
                 settings.budget_pct,
             )
+        self._ack(ack)
+        return ack
+
+    def _ack(self, ack: types_pb2.ConfigAck) -> None:
         try:
             self._stub.AckConfig(ack, timeout=_RPC_TIMEOUT_S)
         except grpc.RpcError as exc:
             log.warning(
-                "could not acknowledge config version %d: %s", config.config_version, _why(exc)
+                "could not acknowledge config version %d: %s", ack.config_version, _why(exc)
             )
-        return ack
 
     # -- directives ----------------------------------------------------------------------
 
@@ -597,8 +644,10 @@ class Agent:
         self.agent_id = resp.agent_id
         self._heartbeat_s = float(resp.heartbeat_interval_seconds or 15)
         log.info("registered %d GPU(s) as agent %s", len(self.devices), resp.agent_id)
-        if self.settings is None or resp.config.config_version != self.settings.version:
+        if resp.config != self._config:
             self.apply_config(resp.config)
+        else:  # already probing by it (kept on disk, or the default): tell the engine
+            self._ack(config_ack(resp.config, self.hostname))
         self._registered.set()
         self._reconnected.set()
 

@@ -49,6 +49,10 @@ _MEMORY_BYTES = 64 << 10
 _HEAT_UP_PERIODS = 3
 """FMA periods the hot node takes to heat up; its errors start after the bad-firmware GPUs
 have failed, so the firmware share is judged against a fleet not yet erring on that node."""
+_TELEMETRY_S = 15.0
+"""How often agents send telemetry (with their heartbeats, at the engine's interval, which
+the demo does not speed up). The hot node errs only after one more interval at full heat,
+so the engine has heard that it is hot, as it would from a real node that heats for minutes."""
 _CANARIES = 5
 """TMR canaries run with the outvoted GPU, one per FMA period from when the faults appear."""
 _BATCHES_PER_S = 2.0
@@ -70,6 +74,9 @@ class DemoFleet:
         canary: Called with three GPU UUIDs to start a TMR canary on them (the server's
             ``engine.create_tmr_canary``); ``None`` leaves TMR to the engine's own rounds,
             which reach the outvoted GPU only by chance.
+        agent_token: Issues the agent token of a hostname (``sentinel up`` passes one
+            that creates it in the server's token store); each host's agent, and the
+            monitors of that host's GPUs, present it. ``None`` sends no token.
 
     Attributes:
         scenarios: The six scenarios, with their GPUs.
@@ -88,6 +95,7 @@ class DemoFleet:
         *,
         data_dir: Path,
         canary: Callable[[Sequence[str]], object] | None = None,
+        agent_token: Callable[[str], str] | None = None,
     ) -> None:
         self.spec = spec
         self.schedule_scale = spec.effective_scale
@@ -99,8 +107,10 @@ class DemoFleet:
         self._backends: list[CpuBackend] = []
         self._telemetry: list[SimulatedTelemetry] = []
         self._agents: list[Agent] = []
+        self._tokens: list[str | None] = []
         for h in range(spec.hosts):
             name = hostname(h)
+            self._tokens.append(agent_token(name) if agent_token else None)
             backend = CpuBackend(
                 spec.gpus_per_host,
                 spec.sm_count,
@@ -118,6 +128,7 @@ class DemoFleet:
                 Agent(
                     engine_address,
                     backend,
+                    token=self._tokens[h],
                     hostname=name,
                     data_dir=Path(data_dir) / name,
                     telemetry=telemetry,
@@ -132,7 +143,7 @@ class DemoFleet:
         self._rng = random.Random(spec.seed)
         self._streams = {p: LogitStream(spec.seed * 31 + i) for i, p in enumerate(self._served)}
         self._monitors: dict[Position, InferenceMonitor] = {}
-        self._reporter: EngineReporter | None = None
+        self._reporters: list[EngineReporter] = []
         self._client: SentinelClient | None = None
         self._armed = False
         self._events: list[tuple[float, int, Callable[[], None]]] = []
@@ -150,10 +161,15 @@ class DemoFleet:
         """
         if self._thread is not None:
             return
-        self._reporter = EngineReporter(self._address)
+        # Monitors run on their GPU's host, so they report with that host's agent token.
+        reporters = {
+            host: EngineReporter(self._address, token=self._tokens[host])
+            for host in sorted({host for host, _ in self._served})
+        }
+        self._reporters = list(reporters.values())
         self._client = SentinelClient.connect(self._address, default_timeout=10.0)
         self._monitors = {
-            p: InferenceMonitor(self._uuid(p), self._reporter, seed=self.spec.seed)
+            p: InferenceMonitor(self._uuid(p), reporters[p[0]], seed=self.spec.seed)
             for p in self._served
         }
         now = time.monotonic()
@@ -172,16 +188,16 @@ class DemoFleet:
         )
 
     def stop(self) -> None:
-        """Stop the director, the agents (side by side) and the monitors' reporter."""
+        """Stop the director, the agents (side by side) and the monitors' reporters."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         with ThreadPoolExecutor(min(len(self._agents), _STOPPERS), "sentinel-demo-stop") as pool:
             list(pool.map(Agent.stop, self._agents))
-        if self._reporter is not None:
-            self._reporter.close(timeout=2.0)
-            self._reporter = None
+        for reporter in self._reporters:
+            reporter.close(timeout=2.0)
+        self._reporters = []
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -238,7 +254,7 @@ class DemoFleet:
         now = time.monotonic()
         ramp = _HEAT_UP_PERIODS * self.fma_period_s
         self._telemetry[lay.hot_host].overheat(ramp)
-        self._at(now + ramp, self._hot_node_errs)
+        self._at(now + ramp + _TELEMETRY_S, self._hot_node_errs)
         for k in range(_CANARIES if self._canary is not None else 0):
             self._at(now + k * self.fma_period_s, self._run_canary)
         log.info(

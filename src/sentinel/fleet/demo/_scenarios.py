@@ -151,7 +151,8 @@ def scenarios(
             "start to err",
             tuple(uuid_of((lay.hot_host, d)) for d in range(spec.gpus_per_host)),
             "ENVIRONMENTAL, NODE_CORRELATED",
-            "QUARANTINED",
+            "QUARANTINED for the environment; their deep tests wait until the node is back "
+            "within limits, so none is condemned",
         ),
         Scenario(
             "bad_firmware",

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
-
-from sentinel.core.ledger import EntryType, Ledger
 from sentinel.fleet.engine import _directives, _tmr
 from sentinel.fleet.engine._common import (
+    MAX_INT32,
     check_gpu_uuid,
+    check_int,
+    check_text,
     invalid,
     system_event,
 )
@@ -36,9 +36,14 @@ def register_agent(
 ) -> agent_pb2.RegisterAgentResponse:
     if not req.hostname.strip():
         raise invalid("hostname must not be empty")
+    check_text("hostname", req.hostname)
+    check_text("agent_version", req.agent_version)
     seen: set[str] = set()
     for reg in req.gpus:
         check_gpu_uuid(reg.gpu.uuid)
+        for name in ("model", "driver_version", "firmware_version"):
+            check_text(f"GPU {reg.gpu.uuid}: {name}", getattr(reg.gpu, name))
+        check_int(f"GPU {reg.gpu.uuid}: device_index", reg.gpu.device_index, MAX_INT32)
         if reg.gpu.uuid in seen:
             raise invalid(f"GPU {reg.gpu.uuid} is listed twice")
         seen.add(reg.gpu.uuid)
@@ -69,9 +74,11 @@ def register_agent(
                 agent_id=agent_id,
                 registered_us=now_us,
             )
+            b.stage(g)
             state.add(g)
             _directives.sample(b, g, force=True)
         else:
+            b.stage(g)
             if (g.hostname, g.driver_version, g.firmware_version) != (
                 req.hostname,
                 ident.driver_version,
@@ -84,6 +91,7 @@ def register_agent(
     if agent is None:
         agent = Agent(agent_id, req.hostname, req.agent_version, now_us, now_us)
         state.agents[agent_id] = agent
+    b.stage_agent(agent)
     agent.agent_version, agent.last_heartbeat_us = req.agent_version, now_us
     b.agents[agent_id] = agent
     system_event(
@@ -96,30 +104,6 @@ def register_agent(
 
 def load_disabled(raw: str) -> dict[int, str]:
     return {int(k): v for k, v in json.loads(raw or "{}").items()}
-
-
-def recent_report_ids(db: Engine, ledger: Ledger, window: int = 100_000) -> list[str]:
-    """Report ids of the newest ledger entries, so a restarted engine still drops duplicates."""
-    head, _ = ledger.head()
-    parsers: dict[int, Any] = {
-        EntryType.PROBE_RESULT: agent_pb2.ProbeReport,
-        EntryType.ANOMALY_EVENT: agent_pb2.AnomalyReport,
-    }
-    out: list[str] = []
-    with db.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT entry_type, data FROM ledger_entries WHERE entry_id > :lo "
-                "AND entry_type IN (1, 2) ORDER BY entry_id"
-            ),
-            {"lo": max(head - window, 0)},
-        )
-        for entry_type, data in rows:
-            try:
-                out.append(parsers[entry_type].FromString(data).report_id)
-            except Exception:  # an unparsable entry is verify's business, not start-up's
-                continue
-    return out
 
 
 def tick(eng: FleetEngine, b: Batch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from sentinel.core.ledger import EntryType
@@ -41,11 +42,47 @@ def invalid(msg: str) -> Exception:
     return EngineValidationError(msg)
 
 
+EARLIEST_REPORT = 946_684_800
+"""2000-01-01T00:00:00Z: no report is dated before it."""
+FUTURE_SLACK_SECONDS = 86_400
+"""How far ahead of the server's clock a report may be dated (clock skew), then clamped."""
+MAX_INT64 = 2**63 - 1
+MAX_INT32 = 2**31 - 1
+
+
 def report_time(stamp: Any, now: float) -> float:
-    """A report's timestamp in epoch seconds; unset or in the future means now."""
+    """A report's timestamp in epoch seconds: unset means now, a little ahead means now.
+
+    Raises:
+        EngineValidationError: a time before 2000-01-01 or more than a day ahead, which
+            no clock that made a real report shows (and the ledger could not store).
+    """
     if stamp.seconds == 0 and stamp.nanos == 0:
         return now
-    return min(stamp.seconds + stamp.nanos / 1e9, now)
+    ts = stamp.seconds + stamp.nanos / 1e9
+    if not EARLIEST_REPORT <= ts <= now + FUTURE_SLACK_SECONDS:
+        raise invalid(
+            f"timestamp {stamp.seconds} s is outside 2000-01-01 .. now + 1 day; send the "
+            "time the report was made, or leave it unset for now"
+        )
+    return min(ts, now)
+
+
+def check_text(name: str, value: str) -> None:
+    """Refuse NUL characters, which PostgreSQL text cannot hold."""
+    if "\x00" in value:
+        raise invalid(f"{name} contains a NUL character (\\x00); remove it")
+
+
+def check_int(name: str, value: int, limit: int = MAX_INT64) -> None:
+    """Refuse an unsigned value the database's signed column cannot hold."""
+    if value > limit:
+        raise invalid(f"{name} is {value}, above the largest value stored ({limit})")
+
+
+def check_finite(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise invalid(f"{name} must be a finite number, got {value}")
 
 
 def identifier(g: Gpu) -> types_pb2.GpuIdentifier:

@@ -35,6 +35,7 @@ _PASS, _FAIL = types_pb2.PROBE_RESULT_PASS, types_pb2.PROBE_RESULT_FAIL
 _ALL_PROBE_TYPES = sum(1 << t for t in range(1, 8))
 _SAMPLE_EVERY_US = 600 * 1_000_000
 _SAMPLE_DELTA = 0.001
+_DEEP_TEST_WAITS = "its deep test waits until the environment is back within limits"
 
 # Which directive a policy transition sends to the GPU's agent.
 _POLICY_ACTIONS = {
@@ -66,14 +67,21 @@ def record_findings(eng: FleetEngine, b: Batch, findings: Iterable[Finding], ts:
         b.correlations.append(row)
         g = eng.state.gpus.get(f.gpu_uuid or "")
         if g is not None and f.pattern == Pattern.SM_LOCALIZED and f.sm_id is not None:
+            b.stage(g)
             g.sm_disabled.setdefault(f.sm_id, f"masked after SM_LOCALIZED finding {event_id}")
             b.touch(g, sm=True)
         b.after_commit.append(functools.partial(eng.emit, "correlation", row))
 
 
 def evaluate(eng: FleetEngine, b: Batch, g: Gpu, ts: float) -> None:
-    """Apply the lifecycle policy to ``g`` after new evidence."""
+    """Apply the lifecycle policy to ``g`` after new evidence.
+
+    A GPU whose surroundings are out of limits (heat, throttling) is not judged by a deep
+    test: its quarantine waits for the environment to come back within limits, and a deep
+    test that fails meanwhile sends it back to QUARANTINED instead of towards CONDEMN.
+    """
     p = eng.policy
+    environment = eng.correlator.environment_out_of_limits(g.uuid)
     inp = PolicyInput(
         state=g.state,
         score=g.rel.score,
@@ -86,6 +94,9 @@ def evaluate(eng: FleetEngine, b: Batch, g: Gpu, ts: float) -> None:
         if not any(
             d.gpu.uuid == g.uuid and d.action == Action.CONDEMN for d in eng.pending.values()
         ):
+            if environment is not None:
+                _void_deep_test(eng, b, g, environment)
+                return
             directive = _new_directive(
                 g,
                 Action.CONDEMN,
@@ -97,15 +108,17 @@ def evaluate(eng: FleetEngine, b: Batch, g: Gpu, ts: float) -> None:
             )
             _dispatch(eng, b, g, directive)
         return
-    if (
-        g.state == GpuState.QUARANTINED
-        and b.now_us - g.state_changed_us < p.deep_test_delay_seconds * 1e6
-    ):
-        return
+    if g.state == GpuState.QUARANTINED:
+        draining = b.now_us - g.state_changed_us < p.deep_test_delay_seconds * 1e6
+        if draining or environment is not None:
+            return
     target = policy_target(inp, p)
     if target is None:
         return
     new_state, reason = target
+    if new_state == GpuState.QUARANTINED and environment is not None:
+        reason += f"; environmental: {environment}"
+        reason += f"; {_DEEP_TEST_WAITS}" if p.auto_deep_test else ""
     action = _POLICY_ACTIONS.get(GpuState(new_state))
     if action is None and new_state == GpuState.HEALTHY and g.state == GpuState.DEEP_TEST:
         action = Action.REINSTATE
@@ -114,6 +127,16 @@ def evaluate(eng: FleetEngine, b: Batch, g: Gpu, ts: float) -> None:
         return
     directive = _new_directive(g, action, reason, ENGINE, [], False, b.now)
     _dispatch(eng, b, g, directive)
+
+
+def _void_deep_test(eng: FleetEngine, b: Batch, g: Gpu, environment: str) -> None:
+    """Back to QUARANTINED: a deep test failed outside the GPU's environmental limits."""
+    reason = (
+        f"environmental: {environment}; the deep test failed outside the environmental "
+        f"limits and does not count: {_DEEP_TEST_WAITS}"
+    )
+    directive = _new_directive(g, Action.QUARANTINE, reason, ENGINE, [], False, b.now)
+    _dispatch(eng, b, g, directive, GpuState.QUARANTINED)
 
 
 def transition(
@@ -126,6 +149,7 @@ def transition(
     directive: types_pb2.QuarantineDirective | None,
 ) -> None:
     """Move ``g`` to ``new_state``: memory, transitions table, audit entry, sample."""
+    b.stage(g)
     old_state = g.state
     eng.state.move(g, new_state)
     g.state_changed_us = b.now_us
@@ -217,8 +241,18 @@ def _directive_row(d: types_pb2.QuarantineDirective, status: str) -> dict[str, A
     }
 
 
-def _dispatch(eng: FleetEngine, b: Batch, g: Gpu, d: types_pb2.QuarantineDirective) -> str:
-    """Apply ``d`` now or park it for approval; returns the status it ends in."""
+def _dispatch(
+    eng: FleetEngine,
+    b: Batch,
+    g: Gpu,
+    d: types_pb2.QuarantineDirective,
+    target: int | None = None,
+) -> str:
+    """Apply ``d`` now or park it for approval; returns the status it ends in.
+
+    ``target`` is for the engine's own moves that no directive from people may make
+    (DEEP_TEST back to QUARANTINED); otherwise the lifecycle rules give the target.
+    """
     if d.requires_approval and not (d.HasField("approval") and d.approval.approved):
         eng.pending[d.directive_id] = d
         record = types_pb2.QuarantineRecord(
@@ -231,7 +265,8 @@ def _dispatch(eng: FleetEngine, b: Batch, g: Gpu, d: types_pb2.QuarantineDirecti
         b.directives[d.directive_id] = _directive_row(d, "pending")
         b.after_commit.append(lambda: eng.emit("directive", d))
         return "pending"
-    target = directive_target(g.state, d.action)
+    if target is None:
+        target = directive_target(g.state, d.action)
     transition(eng, b, g, target, d.reason, d.initiated_by, d)
     b.directives[d.directive_id] = _directive_row(d, "applied")
     b.after_commit.append(lambda: eng.emit("directive", d))
@@ -277,6 +312,7 @@ def review_directive(
             f"no pending directive {directive_id!r} (unknown, or already reviewed)"
         )
     g = known_gpu(eng, d.gpu.uuid)
+    d.gpu.CopyFrom(identifier(g))  # deliver to the host the GPU is on now
     d.approval.CopyFrom(
         types_pb2.ApprovalStatus(
             approved=approve, reviewer=reviewer, review_time=stamp(b.now), comment=comment
@@ -310,10 +346,12 @@ def review_directive(
     return resp
 
 
-def directive_from_row(r: Any) -> types_pb2.QuarantineDirective:
+def directive_from_row(r: Any, gpu: Gpu | None = None) -> types_pb2.QuarantineDirective:
+    """A stored directive as a message; ``gpu`` (the GPU's current state) completes its
+    identifier with the host, device index and versions an agent matches on."""
     d = types_pb2.QuarantineDirective(
         directive_id=r["directive_id"],
-        gpu=types_pb2.GpuIdentifier(uuid=r["gpu_uuid"]),
+        gpu=identifier(gpu) if gpu is not None else types_pb2.GpuIdentifier(uuid=r["gpu_uuid"]),
         action=r["action"],
         reason=r["reason"],
         initiated_by=r["initiated_by"],

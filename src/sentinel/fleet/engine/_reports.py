@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +9,13 @@ import numpy as np
 
 from sentinel.core.ids import uuid7
 from sentinel.core.ledger import EntryType
+from sentinel.fleet.engine import _dedup
 from sentinel.fleet.engine._common import (
+    MAX_INT32,
+    check_finite,
+    check_int,
+    check_text,
+    invalid,
     report_time,
 )
 from sentinel.fleet.engine._directives import evaluate, record_findings, sample, signal
@@ -24,23 +29,20 @@ if TYPE_CHECKING:
     from sentinel.fleet.engine.engine import FleetEngine
 
 _PASS, _FAIL = types_pb2.PROBE_RESULT_PASS, types_pb2.PROBE_RESULT_FAIL
-_SEEN_LIMIT = 200_000
 _SM_CHECKPOINT_US = 300 * 1_000_000
 
 
-def remember(eng: FleetEngine, report_id: str) -> None:
-    seen = eng.seen_reports
-    seen[report_id] = None
-    if len(seen) > _SEEN_LIMIT:
-        seen.popitem(last=False)
+def remember(eng: FleetEngine, b: Batch, report_id: str) -> None:
+    """Record an applied report's id: stored with ``b``, remembered once it commits."""
+    _dedup.remember(eng, b, report_id)
 
 
-def is_new(eng: FleetEngine, ack: agent_pb2.ReportAck, report_id: str) -> bool:
+def is_new(eng: FleetEngine, b: Batch, ack: agent_pb2.ReportAck, report_id: str) -> bool:
     """Whether to apply a report: refuses one without an id, counts a duplicate."""
     if not report_id:
         ack.rejected.append("(no report_id): report_id is required")
         return False
-    if report_id in eng.seen_reports:
+    if _dedup.seen(eng, b, report_id):
         ack.duplicates += 1
         return False
     return True
@@ -54,16 +56,14 @@ def probe_results(
     now = b.now
     for r in reports:
         rid = r.report_id
-        if not is_new(eng, ack, rid):
+        if not is_new(eng, b, ack, rid):
             continue
-        g = gpus.get(r.gpu_uuid)
-        if g is None:
-            ack.rejected.append(f"{rid}: unknown GPU {r.gpu_uuid!r}; register it first")
+        try:
+            g, ts = _check_probe(gpus, r, now)
+        except ValueError as exc:
+            ack.rejected.append(f"{rid}: {exc}")
             continue
-        if not 1 <= r.probe_type <= 7 or not 1 <= r.result <= 4:
-            ack.rejected.append(f"{rid}: probe_type must be 1..7 and result 1..4")
-            continue
-        ts = report_time(r.timestamp, now)
+        b.stage(g)
         old = g.rel.score
         _decay_sm(g, ts, p)
         failed_sms: list[int] = []
@@ -99,7 +99,7 @@ def probe_results(
         g.last_probe_us = max(g.last_probe_us, int(ts * 1e6))
         eng.state.rescore(g, old)
         b.audit(EntryType.PROBE_RESULT, g.uuid, r.SerializeToString(), ts)
-        remember(eng, rid)
+        remember(eng, b, rid)
         ack.accepted += 1
         if r.result == _FAIL:
             attributed: list[int | None] = list(failed_sms) or [None]
@@ -113,6 +113,20 @@ def probe_results(
         b.touch(g, sm=checkpoint)
     b.reports += ack.accepted
     return ack
+
+
+def _check_probe(gpus: dict[str, Gpu], r: agent_pb2.ProbeReport, now: float) -> tuple[Gpu, float]:
+    """The report's GPU and time; raises before anything changes when a field is bad."""
+    g = gpus.get(r.gpu_uuid)
+    if g is None:
+        raise invalid(f"unknown GPU {r.gpu_uuid!r}; register it first")
+    if not 1 <= r.probe_type <= 7 or not 1 <= r.result <= 4:
+        raise invalid("probe_type must be 1..7 and result 1..4")
+    check_text("report_id", r.report_id)
+    check_text("detail", r.detail)
+    for i, d in enumerate(r.sm_details):
+        check_text(f"sm_details[{i}].detail", d.detail)
+    return g, report_time(r.timestamp, now)
 
 
 def _decay_sm(g: Gpu, ts: float, p: Any) -> None:
@@ -131,24 +145,14 @@ def anomalies(
     p = eng.policy
     for r in reports:
         rid = r.report_id
-        if not is_new(eng, ack, rid):
+        if not is_new(eng, b, ack, rid):
             continue
-        g = eng.state.gpus.get(r.gpu_uuid)
-        problem = ""
-        if g is None:
-            problem = f"unknown GPU {r.gpu_uuid!r}; register it first"
-        elif not 1 <= r.anomaly_type <= 8:
-            problem = f"anomaly_type must be 1..8, got {r.anomaly_type}"
-        elif not 1 <= r.source <= 3:
-            problem = f"source must be 1..3, got {r.source}"
-        elif not 0 <= r.severity <= 4:
-            problem = f"severity must be 0..4, got {r.severity}"
-        elif r.has_sm and r.sm_id >= g.sm_count:
-            problem = f"sm_id {r.sm_id} is outside 0..{g.sm_count - 1}"
-        if problem or g is None:
-            ack.rejected.append(f"{rid}: {problem}")
+        try:
+            g, ts = _check_anomaly(eng.state.gpus, r, b.now)
+        except ValueError as exc:
+            ack.rejected.append(f"{rid}: {exc}")
             continue
-        ts = report_time(r.timestamp, b.now)
+        b.stage(g)
         severity = r.severity or types_pb2.SEVERITY_WARNING
         old = g.rel.score
         g.rel.add_anomaly(severity, ts, p)
@@ -161,7 +165,7 @@ def anomalies(
         eng.state.record_event(g, ts)
         eng.state.rescore(g, old)
         b.audit(EntryType.ANOMALY_EVENT, g.uuid, r.SerializeToString(), ts)
-        remember(eng, rid)
+        remember(eng, b, rid)
         ack.accepted += 1
         sig = Signal(
             rid,
@@ -181,18 +185,49 @@ def anomalies(
     return ack
 
 
+def _check_anomaly(
+    gpus: dict[str, Gpu], r: agent_pb2.AnomalyReport, now: float
+) -> tuple[Gpu, float]:
+    g = gpus.get(r.gpu_uuid)
+    if g is None:
+        raise invalid(f"unknown GPU {r.gpu_uuid!r}; register it first")
+    if not 1 <= r.anomaly_type <= 8:
+        raise invalid(f"anomaly_type must be 1..8, got {r.anomaly_type}")
+    if not 1 <= r.source <= 3:
+        raise invalid(f"source must be 1..3, got {r.source}")
+    if not 0 <= r.severity <= 4:
+        raise invalid(f"severity must be 0..4, got {r.severity}")
+    if r.has_sm and r.sm_id >= g.sm_count:
+        raise invalid(f"sm_id {r.sm_id} is outside 0..{g.sm_count - 1}")
+    check_finite("score", r.score)
+    check_finite("threshold", r.threshold)
+    check_text("report_id", r.report_id)
+    check_text("detail", r.detail)
+    return g, report_time(r.timestamp, now)
+
+
+def _check_telemetry(eng: FleetEngine, s: agent_pb2.GpuTelemetry, now: float) -> float:
+    if s.gpu_uuid not in eng.state.gpus:
+        raise invalid("unknown GPU; register it first")
+    check_finite("temperature_c", s.temperature_c)
+    check_finite("power_w", s.power_w)
+    for name in ("throttle_reasons", "ecc_single_bit", "ecc_double_bit"):
+        check_int(name, getattr(s, name))
+    for name in ("sm_clock_mhz", "mem_clock_mhz", "retired_rows", "remapped_rows"):
+        check_int(name, getattr(s, name), MAX_INT32)
+    return report_time(s.timestamp, now)
+
+
 def telemetry(
     eng: FleetEngine, b: Batch, samples: Sequence[agent_pb2.GpuTelemetry]
 ) -> agent_pb2.ReportAck:
     ack = agent_pb2.ReportAck()
     for s in samples:
-        if s.gpu_uuid not in eng.state.gpus:
-            ack.rejected.append(f"{s.gpu_uuid}: unknown GPU; register it first")
+        try:
+            ts = _check_telemetry(eng, s, b.now)
+        except ValueError as exc:
+            ack.rejected.append(f"{s.gpu_uuid}: {exc}")
             continue
-        if not all(math.isfinite(v) for v in (s.temperature_c, s.power_w)):
-            ack.rejected.append(f"{s.gpu_uuid}: temperature and power must be finite")
-            continue
-        ts = report_time(s.timestamp, b.now)
         event_id = uuid7()
         b.telemetry.append(
             {

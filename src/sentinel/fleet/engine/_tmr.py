@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from sentinel.core.ids import uuid7
 from sentinel.core.ledger import EntryType
+from sentinel.fleet.engine import _dedup
 from sentinel.fleet.engine._common import (
+    check_text,
     identifier,
     invalid,
     known_gpu,
@@ -96,7 +98,7 @@ def tmr_results(
 ) -> agent_pb2.ReportAck:
     ack = agent_pb2.ReportAck()
     for r in reports:
-        if r.report_id and r.report_id in eng.seen_reports:
+        if r.report_id and _dedup.seen(eng, b, r.report_id):
             ack.duplicates += 1
             continue
         c = eng.canaries.get(r.canary_id)
@@ -109,6 +111,13 @@ def tmr_results(
             problem = f"GPU {r.gpu_uuid} already reported for canary {r.canary_id}"
         elif not r.digest:
             problem = "digest must not be empty"
+        if not problem:
+            try:
+                check_text("report_id", r.report_id)
+                check_text("canary_id", r.canary_id)
+                ts = report_time(r.timestamp, b.now)
+            except ValueError as exc:
+                problem = str(exc)
         if problem or c is None:
             ack.rejected.append(f"{r.report_id or r.canary_id}: {problem}")
             continue
@@ -116,14 +125,9 @@ def tmr_results(
         rec = types_pb2.TmrRecord(
             canary_id=r.canary_id, gpu_uuid=r.gpu_uuid, digest=r.digest, verdict="reported"
         )
-        b.audit(
-            EntryType.TMR_RESULT,
-            r.gpu_uuid,
-            rec.SerializeToString(),
-            report_time(r.timestamp, b.now),
-        )
+        b.audit(EntryType.TMR_RESULT, r.gpu_uuid, rec.SerializeToString(), ts)
         if r.report_id:
-            remember(eng, r.report_id)
+            remember(eng, b, r.report_id)
         ack.accepted += 1
         if len(c["digests"]) == len(c["participants"]):
             _close_canary(eng, b, c)
@@ -165,6 +169,7 @@ def _close_canary(eng: FleetEngine, b: Batch, c: dict[str, Any]) -> None:
             majority_digest=majority,
         )
         b.audit(EntryType.TMR_RESULT, u, rec.SerializeToString())
+        b.stage(g)
         old = g.rel.score
         g.rel.observe(0, 1, b.now, eng.policy)
         eng.state.rescore(g, old)

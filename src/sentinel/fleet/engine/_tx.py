@@ -3,22 +3,32 @@
 The writer thread runs many operations against one ``Batch`` and flushes it in a single
 database transaction shared with the audit ledger, so an operation's state change and its
 audit entry commit or roll back together.
+
+Memory must roll back too: an operation calls ``stage(gpu)`` (``stage_agent(agent)``)
+before its first change to a GPU (agent), so that ``undo`` can put back every object a
+failed batch touched. Validate first, stage, then mutate.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sentinel.core.db import bulk_insert, bulk_update
 from sentinel.core.ledger import LedgerRecord
-from sentinel.fleet.engine.state import Agent, Gpu, sm_blob
+from sentinel.fleet.engine import _dedup
+from sentinel.fleet.engine.rates import WindowCounter
+from sentinel.fleet.engine.reliability import BetaReliability
+from sentinel.fleet.engine.state import Agent, FleetState, Gpu, sm_blob
 from sentinel.fleet.engine.store import (
     AgentRow,
     ConfigRow,
@@ -101,6 +111,14 @@ class Batch:
     canaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     reports: int = 0
+    report_ids: dict[str, None] = field(default_factory=dict)
+    """Ids of the reports this batch applied, in order; stored with the batch."""
+    stored_reports: set[str] = field(default_factory=set)
+    """Ids of this batch's reports that the database already held when it began."""
+    staged_gpus: dict[str, _SavedGpu | None] = field(default_factory=dict)
+    """GPUs as they were before the batch changed them (None: the batch created it)."""
+    staged_agents: dict[str, Agent | None] = field(default_factory=dict)
+    """Agents as they were before the batch changed them (None: the batch created it)."""
 
     @property
     def now_us(self) -> int:
@@ -110,6 +128,33 @@ class Batch:
         """Queue one audit ledger entry."""
         when = datetime.fromtimestamp(ts or self.now, tz=UTC)
         self.ledger.append(LedgerRecord(entry_type, when, gpu_uuid, data))
+
+    def stage(self, gpu: Gpu) -> None:
+        """Keep a copy of ``gpu`` before this batch first changes it (or note that the batch
+        created it), so a batch that fails can be undone. Call before every change."""
+        if gpu.uuid not in self.staged_gpus:
+            self.staged_gpus[gpu.uuid] = _save_gpu(gpu) if gpu.persisted else None
+
+    def stage_agent(self, agent: Agent) -> None:
+        """``stage`` for an agent."""
+        if agent.agent_id not in self.staged_agents:
+            self.staged_agents[agent.agent_id] = copy.copy(agent) if agent.persisted else None
+
+    def undo(self, state: FleetState) -> None:
+        """Put the staged GPUs and agents back as they were (caller holds the lock)."""
+        for uuid, saved in self.staged_gpus.items():
+            gpu = state.gpus.get(uuid)
+            if gpu is None:
+                continue
+            if saved is None:
+                state.remove(gpu)
+            else:
+                _restore_gpu(state, gpu, saved)
+        for agent_id, agent in self.staged_agents.items():
+            if agent is None:
+                state.agents.pop(agent_id, None)
+            else:
+                state.agents[agent_id] = agent
 
     def touch(self, gpu: Gpu, *, sm: bool = False) -> None:
         """Mark ``gpu`` for writing; ``sm`` also writes its per-SM blob."""
@@ -146,6 +191,7 @@ class Batch:
         _upsert(conn, DirectiveRow.__table__, list(self.directives.values()), ["directive_id"])  # type: ignore[arg-type]
         _upsert(conn, TrustEdgeRow.__table__, list(self.trust_edges.values()), ["gpu_a", "gpu_b"])  # type: ignore[arg-type]
         _upsert(conn, TmrCanaryRow.__table__, list(self.canaries.values()), ["canary_id"])  # type: ignore[arg-type]
+        _dedup.store(conn, list(self.report_ids))
 
     def _flush_gpus(self, conn: Connection) -> None:
         new: list[tuple[Any, ...]] = []
@@ -172,6 +218,58 @@ class Batch:
                 g.sm_dirty = False
         for a in self.agents.values():
             a.persisted = True
+
+
+_GPU_SLOTS = tuple(f.name for f in fields(Gpu))
+_gpu_slots = attrgetter(*_GPU_SLOTS)
+_SavedGpu = tuple[
+    tuple[Any, ...],
+    float,
+    float,
+    float,
+    np.ndarray,
+    WindowCounter | None,
+    WindowCounter | None,
+    dict[int, str] | None,
+]
+
+
+def _save_gpu(g: Gpu) -> _SavedGpu:
+    """Every field of ``g``, with copies of what operations change in place.
+
+    One batch saves thousands of GPUs, so this allocates as few tracked objects as it can
+    (the cyclic collector's passes grow with them): empty windows and maps are not copied.
+    """
+    rel = g.rel
+    return (
+        _gpu_slots(g),
+        rel.alpha,
+        rel.beta,
+        rel.updated_at,
+        g.sm.copy(),
+        None if g.fail_window.empty else g.fail_window.copy(),
+        None if g.anomaly_window.empty else g.anomaly_window.copy(),
+        dict(g.sm_disabled) if g.sm_disabled else None,
+    )
+
+
+def _restore_gpu(state: FleetState, g: Gpu, saved: _SavedGpu) -> None:
+    values, alpha, beta, updated, sm, fail_window, anomaly_window, disabled = saved
+    was = dict(zip(_GPU_SLOTS, values, strict=True))
+    state.move(g, was["state"])
+    identity = (was["hostname"], was["driver_version"], was["firmware_version"])
+    if (g.hostname, g.driver_version, g.firmware_version) != identity:
+        state.reidentify(g, *identity)
+    old_score = g.score
+    for name, value in was.items():
+        setattr(g, name, value)
+    g.rel = BetaReliability(alpha, beta, updated)
+    g.sm = sm
+    window = g.fail_window.window_seconds
+    g.fail_window = fail_window or WindowCounter(window)
+    g.anomaly_window = anomaly_window or WindowCounter(window)
+    g.sm_disabled = disabled or {}
+    state.rescore(g, old_score)
 
 
 def dumps(value: Any) -> str:

@@ -5,7 +5,9 @@ reasons of its own. Signals that agree — on one GPU, one SM, one node or one f
 a cause, and each pattern found says which cause and what to do about it.
 
 "Failure signals" are ``probe_fail``, ``anomaly`` and ``tmr_dissent``; ``env`` signals are
-excursions of the environment (heat, throttling, ECC, Xid) that only explain failures.
+excursions of the environment (heat, throttling, ECC, Xid) that only explain failures. The
+correlator also keeps whether each GPU's surroundings are out of limits right now (heat,
+throttling), so the engine does not judge a GPU by a deep test run in a bad environment.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ class Correlator:
 
     Each pattern is reported at most once per key (GPU, SM, host or firmware) per
     ``policy.correlation_cooldown_seconds``. State holds only the current window, plus the last
-    ECC counters of each GPU that sent telemetry. Not thread-safe: the engine serialises calls.
+    ECC counters and surroundings of each GPU that sent telemetry. Not thread-safe: the engine
+    serialises calls.
 
     Attributes:
         policy: Thresholds in force; assign a new policy to change them.
@@ -141,6 +144,7 @@ class Correlator:
         self._by_version: dict[tuple[str, str], dict[str, _Seen]] = {}
         self._emitted: dict[tuple[int, Hashable], float] = {}
         self._ecc: dict[str, tuple[int, int]] = {}
+        self._surroundings: dict[str, tuple[float, str]] = {}
         self._clock = -math.inf
         self._swept_at = -math.inf
 
@@ -208,6 +212,9 @@ class Correlator:
         throttled = [name for bit, name in _THROTTLE_BITS if throttle_reasons & bit]
         if throttled:
             excursions.append(f"throttled ({', '.join(throttled)})")
+        latest = self._surroundings.get(gpu_uuid)
+        if latest is None or ts >= latest[0]:
+            self._surroundings[gpu_uuid] = (ts, "; ".join(excursions))
         previous = self._ecc.get(gpu_uuid)
         self._ecc[gpu_uuid] = (ecc_single_bit, ecc_double_bit)
         if previous is not None:
@@ -223,6 +230,16 @@ class Correlator:
             return []
         detail = f"{'; '.join(excursions)} at {power_w:g} W"
         return self.observe(Signal(event_id, gpu_uuid, ts, ENV, detail=detail, severity=severity))
+
+    def environment_out_of_limits(self, gpu_uuid: str) -> str | None:
+        """What keeps the GPU's surroundings out of limits in its latest telemetry sample.
+
+        Temperature above ``policy.temperature_limit_c`` and throttling count; new ECC errors
+        and Xids do not, since they are faults of the GPU itself, which a deep test should
+        judge. ``None`` when the latest sample is within limits, or no sample came yet.
+        """
+        latest = self._surroundings.get(gpu_uuid)
+        return (latest[1] or None) if latest is not None else None
 
     def _tmr_confirmed(self, signal: Signal, window: list[Signal]) -> _Keyed | None:
         if signal.kind not in _FAILURES:

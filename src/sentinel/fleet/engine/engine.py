@@ -4,6 +4,12 @@ Agents' reports, directives and config changes are queued as operations. The wri
 drains the queue in batches, applies each operation to the in-memory state, and writes
 the batch's rows and audit entries in one transaction. Readers never touch SQL except
 for history, which is kept only in the database.
+
+The writer survives any failure. While the database is away it commits the same batch
+again (its changes are already in memory) and new operations are refused with
+``EngineUnavailable``; when the database refuses an operation's data, or an operation
+raises, the batch is undone in memory and its operations rerun one by one, so only the
+offending one fails and memory never holds a change whose ledger entry did not commit.
 """
 
 from __future__ import annotations
@@ -20,14 +26,17 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from sentinel.core.ledger import Ledger
 from sentinel.core.meta import get_or_create_secret
 from sentinel.core.pagination import PageTokenCodec
-from sentinel.fleet.engine import _apply, _common, _config, _directives, _reports, _tmr
+from sentinel.fleet._schedule import default_config
+from sentinel.fleet.engine import _apply, _common, _config, _dedup, _directives, _reports, _tmr
 from sentinel.fleet.engine._tx import Batch
 from sentinel.fleet.engine.correlation import Correlator, GpuInfo
+from sentinel.fleet.engine.failures import describe_failure, is_transient
 from sentinel.fleet.engine.metrics import EngineMetrics
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.engine.rates import WindowCounter
@@ -50,6 +59,11 @@ T = TypeVar("T")
 
 _MAX_BATCH_REPORTS = 4096
 _MAX_BATCH_OPS = 512
+_RETRY_FIRST_SECONDS = 0.05
+_RETRY_MAX_SECONDS = 2.0
+_OUTAGE_LOG_SECONDS = 30.0
+_STOP_EVENT_SECONDS = 2.0
+_STOP_JOIN_SECONDS = 5.0
 
 
 class EngineUnavailable(RuntimeError):
@@ -62,6 +76,40 @@ class EngineValidationError(ValueError):
 
 class EngineNotFound(LookupError):
     """An operation named a GPU, directive or agent the engine does not know."""
+
+
+class _Stopped(Exception):
+    """The engine stopped while it waited for the database."""
+
+
+@dataclass
+class _Outage:
+    """The database has been away since ``since`` (monotonic seconds)."""
+
+    since: float
+    reason: str
+    attempts: int
+    logged: float
+
+
+def _stopped_error() -> EngineUnavailable:
+    return EngineUnavailable(
+        "the engine stopped before the database came back; nothing of this operation "
+        "was stored: retry against the restarted server"
+    )
+
+
+def _refused_error(failure: BaseException) -> EngineValidationError:
+    """What a caller learns when its operation alone failed: the kind of failure, never the
+    SQL or its parameters (those go to the server log)."""
+    if isinstance(failure, SQLAlchemyError):
+        what = f"the database refused its data ({describe_failure(failure).split(':')[0]})"
+    else:
+        what = f"{type(failure).__name__}: {str(failure)[:200]}"
+    return EngineValidationError(
+        f"could not store this operation: {what}; nothing of it was applied "
+        "(the server log has details)"
+    )
 
 
 def _settle(future: Future[Any], result: Any, error: BaseException | None) -> None:
@@ -82,30 +130,7 @@ class _Op:
     future: Future[Any]
     reports: int
     enqueued: float
-
-
-def default_config() -> agent_pb2.AgentConfig:
-    """The probe schedule and budget agents get before anyone changes them."""
-    sched = [
-        (types_pb2.PROBE_TYPE_FMA, 60, 1.0, 1, 5000),
-        (types_pb2.PROBE_TYPE_TENSOR_CORE, 120, 0.25, 2, 10000),
-        (types_pb2.PROBE_TYPE_TRANSCENDENTAL, 300, 0.25, 3, 5000),
-        (types_pb2.PROBE_TYPE_AES, 300, 0.25, 3, 5000),
-        (types_pb2.PROBE_TYPE_MEMORY, 900, 0.05, 4, 30000),
-        (types_pb2.PROBE_TYPE_REGISTER_FILE, 600, 0.25, 4, 5000),
-        (types_pb2.PROBE_TYPE_SHARED_MEMORY, 600, 0.25, 4, 5000),
-    ]
-    return agent_pb2.AgentConfig(
-        config_version=1,
-        probe_schedule=[
-            types_pb2.ProbeScheduleEntry(
-                type=t, period_seconds=p, sm_coverage=c, priority=pr, enabled=True, timeout_ms=to
-            )
-            for t, p, c, pr, to in sched
-        ],
-        overhead_budget_pct=2.0,
-        sampling_rates={"inference_monitor": 1.0, "training_monitor": 1.0},
-    )
+    report_ids: Sequence[str] = ()
 
 
 class FleetEngine:
@@ -148,6 +173,8 @@ class FleetEngine:
         self._listeners: list[Callable[[str, Any], None]] = []
         self._thread: threading.Thread | None = None
         self._depth = 0
+        self._stopping = threading.Event()
+        self._outage: _Outage | None = None
         self._load()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -156,23 +183,44 @@ class FleetEngine:
         """Start the writer thread and record a startup system event."""
         if self._thread is not None:
             return
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="sentinel-engine", daemon=True)
         self._thread.start()
-        self.submit(lambda b: _common.system_event(self, b, "startup", "engine started")).result()
+        if self.ledger.fault is None:  # a ledger that failed verification must not grow
+            self.submit(
+                lambda b: _common.system_event(self, b, "startup", "engine started")
+            ).result()
 
     def stop(self) -> None:
-        """Record a shutdown event, drain the queue and stop the writer."""
-        if self._thread is None:
+        """Record a shutdown event, drain the queue and stop the writer, in bounded time.
+
+        While the database is away the shutdown event is skipped, the batch being retried
+        and every queued operation fail with ``EngineUnavailable``, and the writer is
+        given up on after a few seconds if a database call still blocks it.
+        """
+        thread = self._thread
+        if thread is None:
             return
-        try:
-            self.submit(
-                lambda b: _common.system_event(self, b, "shutdown", "engine stopped")
-            ).result()
-        except EngineUnavailable:
-            log.exception("could not record the shutdown event")
+        if self._outage is None:
+            try:
+                self.submit(
+                    lambda b: _common.system_event(self, b, "shutdown", "engine stopped")
+                ).result(timeout=_STOP_EVENT_SECONDS)
+            except (EngineUnavailable, EngineValidationError, TimeoutError) as exc:
+                log.warning("could not record the shutdown event: %s", exc or "timed out")
+        self._stopping.set()
         self._queue.put(None)
-        self._thread.join()
+        thread.join(_STOP_JOIN_SECONDS)
         self._thread = None
+        if thread.is_alive():
+            log.error("the engine's writer is blocked in a database call; stopping without it")
+        while True:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if op is not None:
+                self._fail([op], _stopped_error())
 
     def add_listener(self, fn: Callable[[str, Any], None]) -> Callable[[], None]:
         """Call ``fn(kind, payload)`` after each commit ("directive", "config", "tmr").
@@ -195,18 +243,43 @@ class FleetEngine:
         return self._thread is not None and self._thread.is_alive()
 
     @property
+    def unavailable(self) -> str:
+        """Why the engine refuses new operations ("" while the database answers)."""
+        outage = self._outage
+        if outage is None:
+            return ""
+        return (
+            f"database unavailable for {time.monotonic() - outage.since:.0f} s "
+            f"({outage.reason}); the engine is retrying its last batch"
+        )
+
+    @property
     def queue_depth(self) -> int:
         return self._depth
 
     # -- the writer ------------------------------------------------------------------
 
-    def submit(self, fn: Callable[[Batch], T], reports: int = 0) -> Future[T]:
-        """Queue an operation for the writer; the future resolves after its commit."""
+    def submit(
+        self, fn: Callable[[Batch], T], reports: int = 0, report_ids: Sequence[str] = ()
+    ) -> Future[T]:
+        """Queue an operation for the writer; the future resolves after its commit.
+
+        ``report_ids`` are the ids of the reports it applies, looked up once per batch for
+        duplicate detection.
+        """
         if self._thread is None:
             raise EngineUnavailable("engine is not running")
+        if self.ledger.fault is not None:
+            raise EngineUnavailable(self.ledger.fault_message())
+        outage = self._outage
+        if outage is not None:  # the driver's message names hosts: it goes to /healthz only
+            raise EngineUnavailable(
+                f"database unavailable for {time.monotonic() - outage.since:.0f} s "
+                f"({outage.reason.split(':')[0]}); the engine is retrying: retry shortly"
+            )
         fut: Future[T] = Future()
         self._depth += 1
-        self._queue.put(_Op(fn, fut, reports, time.perf_counter()))
+        self._queue.put(_Op(fn, fut, reports, time.perf_counter(), report_ids))
         return fut
 
     def _run(self) -> None:
@@ -227,33 +300,165 @@ class FleetEngine:
                     break
                 ops.append(nxt)
                 reports += nxt.reports
-            self._process(ops)
+            try:
+                self._process(ops)
+            except Exception:  # the writer outlives anything: its death stops all writes
+                log.exception("engine batch failed unexpectedly; its operations fail")
+                self._fail(
+                    (op for op in ops if not op.future.done()),
+                    EngineUnavailable(
+                        "the engine failed on this batch (the server log has details)"
+                    ),
+                )
             if stop:
                 return
 
     def _process(self, ops: list[_Op]) -> None:
+        """Apply ``ops`` in memory and commit them in one transaction.
+
+        A database that is away keeps the batch: it is committed again until it succeeds
+        or the engine stops. An operation that raises, or a batch the database refuses,
+        undoes what the batch changed in memory and runs its operations one by one, so
+        only the offending one fails.
+        """
         batch = Batch(now=self.clock())
-        results: list[tuple[_Op, Any, BaseException | None]] = []
+        saved = self._saved()
         try:
-            with self.ledger.transaction() as (conn, append):
-                for op in ops:
-                    try:
-                        with self.state.lock:
-                            results.append((op, op.fn(batch), None))
-                    except (EngineValidationError, EngineNotFound, ValueError) as exc:
-                        results.append((op, None, exc))
-                if batch.ledger:
-                    append(batch.ledger)
-                batch.flush(conn)
-        except Exception as failure:
-            log.exception("engine batch failed; reloading state from the database")
+            self._retrying(lambda: self._prefetch(batch, ops))
             with self.state.lock:
-                self._load()
-            err = EngineUnavailable(f"engine could not persist the batch: {failure}")
-            for op in ops:
-                self._depth -= 1
-                _settle(op.future, None, err)
+                results = [self._apply(op, batch) for op in ops]
+            self._retrying(lambda: self._write(batch))
+        except _Stopped:
+            self._fail(ops, _stopped_error())
             return
+        except Exception as failure:
+            log.error(
+                "engine batch of %d operations failed; undoing it and running its operations "
+                "one by one",
+                len(ops),
+                exc_info=failure,
+            )
+            self._undo(batch, saved)
+            self._isolate(ops, batch.now)
+            return
+        self._finish(batch, results)
+
+    def _isolate(self, ops: list[_Op], now: float) -> None:
+        """Run each of ``ops`` in a batch of its own; one that fails changes nothing."""
+        for op in ops:
+            batch = Batch(now=now)
+            saved = self._saved()
+            try:
+                self._retrying(lambda: self._prefetch(batch, [op]))  # noqa: B023
+                with self.state.lock:
+                    result = self._apply(op, batch)
+                self._retrying(lambda: self._write(batch))  # noqa: B023
+            except _Stopped:
+                self._fail([op], _stopped_error())
+                continue
+            except Exception as failure:
+                log.error("engine operation failed; nothing of it was applied", exc_info=failure)
+                self.metrics.refused_operations.inc()
+                self._undo(batch, saved)
+                self._fail([op], _refused_error(failure))
+                continue
+            self._finish(batch, [result])
+
+    def _apply(self, op: _Op, batch: Batch) -> tuple[_Op, Any, BaseException | None]:
+        """Run one operation; a refusal (validation, unknown object) changed nothing."""
+        try:
+            return op, op.fn(batch), None
+        except (EngineValidationError, EngineNotFound) as exc:
+            return op, None, exc
+
+    def _prefetch(self, batch: Batch, ops: Sequence[_Op]) -> None:
+        # An id with a NUL is refused by its operation; PostgreSQL could not even look it up.
+        ids = [i for op in ops for i in op.report_ids if "\x00" not in i]
+        if not ids:
+            return
+        with self.db.connect() as conn:
+            _dedup.prefetch(self, batch, conn, ids)
+
+    def _write(self, batch: Batch) -> None:
+        with self.ledger.transaction() as (conn, append):
+            if batch.ledger:
+                append(batch.ledger)
+            batch.flush(conn)
+        if self._outage is not None:  # a commit, not a mere read, ends an outage
+            self._end_outage()
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        """``fn()``, again and again while the database is away (backing off up to 2 s).
+
+        Raises:
+            _Stopped: the engine stopped before the database came back.
+            Exception: what ``fn`` raised when it is not a transient database failure.
+        """
+        delay = _RETRY_FIRST_SECONDS
+        while True:
+            try:
+                result = fn()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._note_outage(exc)
+                if self._stopping.wait(delay):
+                    raise _Stopped from exc
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
+                continue
+            return result
+
+    def _note_outage(self, exc: BaseException) -> None:
+        outage, now = self._outage, time.monotonic()
+        reason = describe_failure(exc)
+        if outage is None:
+            log.warning("database unavailable (%s); retrying the batch until it commits", reason)
+            self._outage = _Outage(now, reason, 1, now)
+            return
+        outage.reason, outage.attempts = reason, outage.attempts + 1
+        if now - outage.logged >= _OUTAGE_LOG_SECONDS:
+            outage.logged = now
+            log.warning(
+                "database still unavailable after %.0f s and %d attempts (%s)",
+                now - outage.since,
+                outage.attempts,
+                reason,
+            )
+
+    def _end_outage(self) -> None:
+        outage = self._outage
+        assert outage is not None
+        self._outage = None
+        seconds = time.monotonic() - outage.since
+        self.metrics.outage_seconds.inc(seconds)
+        log.warning(
+            "database is back after %.1f s; committed after %d failed attempts",
+            seconds,
+            outage.attempts,
+        )
+
+    def _saved(self) -> tuple[agent_pb2.AgentConfig, EnginePolicy, float]:
+        """What a batch may replace on the engine itself, to put back if it fails."""
+        return self.config, self.policy, self.last_canary
+
+    def _undo(self, batch: Batch, saved: tuple[agent_pb2.AgentConfig, EnginePolicy, float]) -> None:
+        """Put memory back as it was before ``batch``: the GPUs and agents it staged from
+        their copies, the engine's config and policy, and the small tables (pending
+        directives, open canaries, trust graph) from the database."""
+        with self.state.lock:
+            batch.undo(self.state)
+            self.config, self.policy, self.last_canary = saved
+            self.correlator.policy = self.policy
+        try:
+            self._retrying(self._reload_tables)
+        except _Stopped:
+            return
+
+    def _reload_tables(self) -> None:
+        with self.db.connect() as conn, self.state.lock:
+            self._load_tables(conn, self.state)
+
+    def _finish(self, batch: Batch, results: list[tuple[_Op, Any, BaseException | None]]) -> None:
         batch.committed()
         done = time.perf_counter()
         for op, result, error in results:
@@ -264,10 +469,15 @@ class FleetEngine:
         for fn in batch.after_commit:
             fn()
 
+    def _fail(self, ops: Iterable[_Op], error: BaseException) -> None:
+        for op in ops:
+            self._depth -= 1
+            _settle(op.future, None, error)
+
     # -- loading -------------------------------------------------------------------
 
     def _load(self) -> None:
-        """(Re)build the in-memory state from the database."""
+        """Build the in-memory state from the database (at start-up)."""
         p = self.policy
         state = FleetState(p.rate_window_seconds)
         with self.db.connect() as conn:
@@ -316,22 +526,30 @@ class FleetEngine:
             cfg = conn.execute(
                 select(ConfigRow.config).order_by(ConfigRow.version.desc()).limit(1)
             ).scalar()
-            edges = conn.execute(select(TrustEdgeRow.__table__)).mappings().all()
-            pending = conn.execute(
-                select(DirectiveRow.__table__).where(DirectiveRow.status == "pending")
-            ).mappings()
-            self.pending = {r["directive_id"]: _directives.directive_from_row(r) for r in pending}
-            canaries = conn.execute(
-                select(TmrCanaryRow.__table__).where(TmrCanaryRow.status == "open")
-            ).mappings()
-            self.canaries = {r["canary_id"]: _tmr.canary_from_row(r) for r in canaries}
+            self._load_tables(conn, state)
         if cfg is not None:
             self.config = agent_pb2.AgentConfig.FromString(cfg)
             self._restore_engine_thresholds()
-        self.trust = TrustGraph()
-        self.trust.load(_tmr.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
         self.state = state
-        self.seen_reports = OrderedDict.fromkeys(_apply.recent_report_ids(self.db, self.ledger))
+        self.seen_reports = OrderedDict()
+
+    def _load_tables(self, conn: Connection, state: FleetState) -> None:
+        """Load the small tables: pending directives, open TMR canaries, the trust graph."""
+        pending = conn.execute(
+            select(DirectiveRow.__table__).where(DirectiveRow.status == "pending")
+        ).mappings()
+        self.pending = {
+            r["directive_id"]: _directives.directive_from_row(r, state.gpus.get(r["gpu_uuid"]))
+            for r in pending
+        }
+        canaries = conn.execute(
+            select(TmrCanaryRow.__table__).where(TmrCanaryRow.status == "open")
+        ).mappings()
+        self.canaries = {r["canary_id"]: _tmr.canary_from_row(r) for r in canaries}
+        edges = conn.execute(select(TrustEdgeRow.__table__)).mappings().all()
+        trust = TrustGraph()
+        trust.load(_tmr.edge_from_row(r["gpu_a"], r["gpu_b"], r) for r in edges)
+        self.trust = trust
 
     def _restore_engine_thresholds(self) -> None:
         """Re-apply thresholds set at run time (``component="engine"``) after a restart."""
@@ -396,17 +614,29 @@ class FleetEngine:
     def submit_probe_results(
         self, reports: Sequence[agent_pb2.ProbeReport]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _reports.probe_results(self, b, reports), len(reports))
+        return self.submit(
+            lambda b: _reports.probe_results(self, b, reports),
+            len(reports),
+            [r.report_id for r in reports],
+        )
 
     def submit_anomalies(
         self, reports: Sequence[agent_pb2.AnomalyReport]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _reports.anomalies(self, b, reports), len(reports))
+        return self.submit(
+            lambda b: _reports.anomalies(self, b, reports),
+            len(reports),
+            [r.report_id for r in reports],
+        )
 
     def submit_tmr_results(
         self, reports: Sequence[agent_pb2.TmrReport]
     ) -> Future[agent_pb2.ReportAck]:
-        return self.submit(lambda b: _tmr.tmr_results(self, b, reports), len(reports))
+        return self.submit(
+            lambda b: _tmr.tmr_results(self, b, reports),
+            len(reports),
+            [r.report_id for r in reports],
+        )
 
     def submit_telemetry(
         self, samples: Sequence[agent_pb2.GpuTelemetry]

@@ -2,6 +2,8 @@
 
 HEALTHY → SUSPECT → QUARANTINED → DEEP_TEST → (HEALTHY | CONDEMNED). Both functions are pure:
 the engine applies the returned state, records the reason and the initiator, and audits it.
+The engine alone also moves DEEP_TEST back to QUARANTINED, when a deep test failed while the
+GPU's surroundings were out of limits (see ``_directives.evaluate``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[int, int]] = frozenset(
         (_S, _D),
         (_Q, _D),
         (_D, _H),
+        (_D, _Q),
         (_H, _C),
         (_S, _C),
         (_Q, _C),

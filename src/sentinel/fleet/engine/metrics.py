@@ -39,6 +39,12 @@ class _Live(Collector):
         agents = GaugeMetricFamily("sentinel_active_agents", "Agents with a recent heartbeat.")
         agents.add_metric([], eng.active_agents())
         yield agents
+        degraded = GaugeMetricFamily(
+            "sentinel_engine_degraded",
+            "1 while the database is away and the engine refuses new operations.",
+        )
+        degraded.add_metric([], 1 if eng.unavailable else 0)
+        yield degraded
 
 
 class EngineMetrics:
@@ -66,6 +72,17 @@ class EngineMetrics:
         self.verify_seconds = Histogram(
             "sentinel_chain_verification_seconds",
             "Duration of audit chain verifications.",
+            registry=self.registry,
+        )
+        self.outage_seconds = Counter(
+            "sentinel_engine_outage_seconds",
+            "Time the engine spent waiting for the database to come back.",
+            registry=self.registry,
+        )
+        self.refused_operations = Counter(
+            "sentinel_engine_refused_operations",
+            "Operations that failed on their own (the database refused their data, or they "
+            "raised) and were undone without touching the rest of their batch.",
             registry=self.registry,
         )
         self.recent_latencies: deque[float] = deque(maxlen=100_000)

@@ -333,11 +333,7 @@ def list_directives(
         rows = conn.execute(stmt).mappings().all()
     resp = fleet_pb2.ListDirectivesResponse()
     for r in rows:
-        d = directive_from_row(r)
-        g = eng.state.gpus.get(r["gpu_uuid"])
-        if g is not None:
-            d.gpu.CopyFrom(identifier(g))
-        resp.directives.append(d)
+        resp.directives.append(directive_from_row(r, eng.state.gpus.get(r["gpu_uuid"])))
     return resp
 
 
@@ -360,14 +356,7 @@ def latest_applied_directives(
         latest: dict[str, Any] = {}
         for r in rows:
             latest.setdefault(r["gpu_uuid"], r)
-    out = []
-    for uuid, r in sorted(latest.items()):
-        d = directive_from_row(r)
-        g = eng.state.gpus.get(uuid)
-        if g is not None:
-            d.gpu.CopyFrom(identifier(g))
-        out.append(d)
-    return out
+    return [directive_from_row(r, eng.state.gpus.get(u)) for u, r in sorted(latest.items())]
 
 
 def audit_trail(eng: FleetEngine, f: fleet_pb2.AuditQueryFilters) -> fleet_pb2.AuditQueryResponse:
@@ -411,15 +400,26 @@ def audit_trail(eng: FleetEngine, f: fleet_pb2.AuditQueryFilters) -> fleet_pb2.A
 def verify_chain(
     eng: FleetEngine, req: fleet_pb2.VerifyChainRequest
 ) -> fleet_pb2.ChainVerificationResult:
-    """Verify the ledger's hash chain (and Merkle roots) over an entry-id range."""
+    """Verify the ledger against its signed checkpoints, or an entry-id range of its chain.
+
+    No range (start and end 0): every checkpoint is checked and the chain recomputed from
+    the newest one, which costs the entries since that checkpoint, not the whole ledger.
+    ``start_entry_id=1`` with no end: the same, recomputing the whole chain. Any other
+    range: the chain over that range only. One verification runs at a time; concurrent
+    calls wait their turn.
+    """
     if req.end_entry_id and req.start_entry_id > req.end_entry_id:
         raise EngineValidationError(
             f"start_entry_id ({req.start_entry_id}) is after end_entry_id ({req.end_entry_id})"
         )
     _range(req.start_time, req.end_time)
     t0 = time.perf_counter()
+    merkle = req.verify_merkle_roots
     try:
-        r = eng.ledger.verify(req.start_entry_id, req.end_entry_id, req.verify_merkle_roots)
+        if req.start_entry_id <= 1 and not req.end_entry_id:
+            r = eng.ledger.audit(full=req.start_entry_id == 1, merkle=merkle)
+        else:
+            r = eng.ledger.verify(req.start_entry_id, req.end_entry_id, merkle)
     except ValueError as exc:
         raise EngineValidationError(str(exc)) from exc
     eng.metrics.observe_verify(r.valid, time.perf_counter() - t0)

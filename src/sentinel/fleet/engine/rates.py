@@ -41,6 +41,18 @@ class WindowCounter:
                 buckets.insert(index + 1, [second, n])
         self._total += n
 
+    @property
+    def empty(self) -> bool:
+        """Whether no event is held (cheap: no eviction)."""
+        return not self._buckets
+
+    def copy(self) -> WindowCounter:
+        """An independent copy (the engine keeps one to undo a failed batch)."""
+        twin = WindowCounter.__new__(WindowCounter)
+        twin.window_seconds, twin._total = self.window_seconds, self._total
+        twin._buckets = deque([list(b) for b in self._buckets])
+        return twin
+
     def count(self, now: float) -> float:
         """Sum of the events within the window ending at ``now``."""
         buckets = self._buckets

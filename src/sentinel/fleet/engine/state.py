@@ -154,6 +154,15 @@ class FleetState:
         self._tally(gpu, +1)
         self.version_count[(gpu.driver_version, gpu.firmware_version)] += 1
 
+    def remove(self, gpu: Gpu) -> None:
+        """Forget a GPU (caller holds the lock): undoes ``add`` when its batch failed."""
+        self._tally(gpu, -1)
+        del self.gpus[gpu.uuid]
+        del self.sorted_uuids[bisect.bisect_left(self.sorted_uuids, gpu.uuid)]
+        self.by_host[gpu.hostname].discard(gpu.uuid)
+        self.by_state[gpu.state].discard(gpu.uuid)
+        self.version_count[(gpu.driver_version, gpu.firmware_version)] -= 1
+
     def reidentify(self, gpu: Gpu, hostname: str, driver: str, firmware: str) -> None:
         """Move a GPU to a new host or firmware version, keeping indexes right."""
         self._tally(gpu, -1)

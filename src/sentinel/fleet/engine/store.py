@@ -191,3 +191,15 @@ class TmrCanaryRow(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
     digests: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
+
+
+class ReportIdRow(Base):
+    """The id of every report the engine acknowledged, written with the report's own batch.
+
+    The primary key makes duplicate detection exact across restarts: a report id is either
+    here (committed, so a replay is a duplicate) or its batch never committed.
+    """
+
+    __tablename__ = "fleet_report_ids"
+
+    report_id: Mapped[str] = mapped_column(String, primary_key=True)

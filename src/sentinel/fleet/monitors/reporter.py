@@ -20,6 +20,7 @@ from types import TracebackType
 import grpc
 
 from sentinel.fleet._base import BaseClient
+from sentinel.fleet._bearer import with_token
 from sentinel.fleet.config import ClientConfig, RetryConfig, TlsConfig
 from sentinel.fleet.monitors._types import Anomaly
 from sentinel.v1 import agent_pb2, agent_pb2_grpc
@@ -59,6 +60,7 @@ class EngineReporter:
     Args:
         endpoint: ``host:port`` of the gRPC gateway.
         tls_config: TLS credentials; ``None`` opens an insecure channel.
+        token: The agent token of the monitored GPUs' host, sent with every call.
         queue_size: Anomalies buffered before new ones are dropped.
         batch_size: Most anomalies per ``ReportAnomalies`` call.
         flush_interval_s: Longest an anomaly waits for a batch to fill.
@@ -71,6 +73,7 @@ class EngineReporter:
         endpoint: str,
         *,
         tls_config: TlsConfig | None = None,
+        token: str | None = None,
         queue_size: int = 10_000,
         batch_size: int = 500,
         flush_interval_s: float = 1.0,
@@ -81,7 +84,9 @@ class EngineReporter:
             raise ValueError(
                 f"queue_size and batch_size must be >= 1, got {queue_size} and {batch_size}"
             )
-        self._channel = BaseClient(ClientConfig(endpoint, tls_config=tls_config)).channel()
+        self._channel = with_token(
+            BaseClient(ClientConfig(endpoint, tls_config=tls_config)).channel(), token
+        )
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._queue_size = queue_size
         self._batch_size = batch_size

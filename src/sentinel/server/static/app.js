@@ -1,4 +1,5 @@
-// Sentinel dashboard: live refresh over server-sent events, operator sign-in, reviews, verify.
+// Sentinel dashboard: live refresh over server-sent events, operator sign-in, reviews (one
+// or many at once), verify. Loaded as a file: the Content-Security-Policy allows no inline script.
 "use strict";
 
 const TOKEN_KEY = "sentinel.operatorToken";
@@ -36,8 +37,12 @@ async function refresh() {
     for (const region of document.querySelectorAll("[data-live][id]")) {
       if (region.contains(document.activeElement) && document.activeElement !== document.body) continue;
       const fresh = doc.getElementById(region.id);
-      if (fresh && fresh.innerHTML !== region.innerHTML) region.innerHTML = fresh.innerHTML;
+      if (!fresh || fresh.innerHTML === region.innerHTML) continue;
+      const checked = new Set(selectedIds(region));  // a selection survives the refresh
+      region.innerHTML = fresh.innerHTML;
+      for (const box of region.querySelectorAll("input.select")) box.checked = checked.has(box.value);
     }
+    countSelected();
     document.body.dataset.refreshed = String(Date.now());
   } finally {
     refreshing = false;
@@ -95,8 +100,56 @@ function setupSignIn() {
 }
 
 // -- directive reviews and chain verification ------------------------------------------------
+function selectedIds(root = document) {
+  return [...root.querySelectorAll("input.select:checked")].map((box) => box.value);
+}
+
+function countSelected() {
+  const count = $("#selected-count");
+  if (!count) return;
+  const n = selectedIds().length;
+  count.textContent = n ? `${n} selected` : "none selected";
+  const all = $("#select-all");
+  const boxes = document.querySelectorAll("input.select");
+  if (all) all.checked = boxes.length > 0 && n === boxes.length;
+}
+
+async function reviewSelected(action) {
+  const status = $("#review-status");
+  const ids = selectedIds();
+  if (!ids.length) {
+    status.className = "review-status error";
+    status.textContent = "Select the directives to review first (the boxes on the left).";
+    return;
+  }
+  const comment = ($("#bulk-comment") || {}).value || "";
+  const r = await api("POST", "/api/v1/directives/review", { directive_ids: ids, approve: action === "approve", comment });
+  if (!r.ok) {
+    status.className = "review-status error";
+    status.textContent = `${r.status}: ${r.data.error || "refused"}`;
+    return;
+  }
+  const verb = action === "approve" ? "Approved" : "Rejected";
+  const refused = r.data.results.filter((o) => o.status !== 200);
+  status.className = "review-status " + (refused.length ? "error" : "ok");
+  status.textContent = `${verb} ${r.data.reviewed} of ${ids.length}.` + refused.map((o) => ` ${o.directive_id}: ${o.error}`).join("");
+  refresh();
+}
+
 function setupActions() {
+  document.addEventListener("change", (event) => {
+    if (event.target.id === "select-all") {
+      for (const box of document.querySelectorAll("input.select")) box.checked = event.target.checked;
+    }
+    if (event.target.matches("input.select, #select-all")) countSelected();
+  });
   document.addEventListener("click", async (event) => {
+    const bulk = event.target.closest("[data-bulk]");
+    if (bulk) {
+      bulk.disabled = true;
+      try { await reviewSelected(bulk.dataset.bulk); } finally { bulk.disabled = false; }
+      return;
+    }
     const button = event.target.closest("[data-review]");
     if (button) {
       const row = button.closest("tr");
