@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from sentinel.core.identity import ANONYMOUS, Identity, TokenStore, identity_for_scope
 
@@ -188,7 +189,7 @@ class Authorizer:
             raise Refused(403, f"{what} requires {OPERATOR_HINT}")
         found = self._from_token(authorization)
         if isinstance(found, _Denial):
-            raise Refused(401, found.details)
+            raise Refused(503 if found.code == grpc.StatusCode.UNAVAILABLE else 401, found.details)
         if not found.operator:
             raise Refused(403, refusal(found, what, OPERATOR_HINT)[1])
         return found
@@ -224,7 +225,14 @@ class Authorizer:
                 match = name
         if match is not None:
             return identity_for_scope(match, "operator", "", "token")
-        record = self._store.lookup(token) if self._store is not None else None
+        try:
+            record = self._store.lookup(token) if self._store is not None else None
+        except SQLAlchemyError:
+            # The token database is away (an outage): the caller should retry, not give up.
+            return _Denial(
+                grpc.StatusCode.UNAVAILABLE,
+                "cannot check the token: the server's database is unavailable; retry shortly",
+            )
         if record is None:
             return _Denial(
                 grpc.StatusCode.UNAUTHENTICATED,

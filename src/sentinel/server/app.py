@@ -39,6 +39,7 @@ _SERVICES = (
 
 
 _TICK_SECONDS = 5.0
+_HEALTH_SECONDS = 0.5
 
 
 @dataclass
@@ -195,15 +196,33 @@ class SentinelServer:
             await http_task
         self._bound = _Bound(grpc_port, sock.getsockname()[1])
         ticker = asyncio.create_task(self._tick())
+        watcher = asyncio.create_task(self._watch_health(health_servicer))
         self._ready.set()
         await self._stop.wait()
         ticker.cancel()
+        watcher.cancel()
         for name in (*_SERVICES, ""):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         http.should_exit = True
         await server.stop(grace=2)
         await http_task
         fanout.close()
+
+    async def _watch_health(self, health_servicer: health.aio.HealthServicer) -> None:
+        """Keep the gRPC health status in step with the engine: NOT_SERVING while it refuses
+        writes, so load balancers and `grpc_health_probe` see what ``/healthz`` says."""
+        serving = True
+        while True:
+            await asyncio.sleep(_HEALTH_SECONDS)
+            engine = self.engine
+            healthy = engine.running and not engine.unavailable and engine.ledger.fault is None
+            if healthy != serving:
+                serving = healthy
+                status = health_pb2.HealthCheckResponse.SERVING
+                if not healthy:
+                    status = health_pb2.HealthCheckResponse.NOT_SERVING
+                for name in (*_SERVICES, ""):
+                    await health_servicer.set(name, status)
 
     async def _tick(self) -> None:
         """Drive the engine's time-based policy (deep tests, TMR canaries)."""

@@ -94,7 +94,16 @@ def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> Fas
         response.headers["Server-Timing"] = f"app;dur={ms:.2f}"
         return response
 
-    @app.get("/healthz", tags=["server"])
+    @app.get(
+        "/healthz",
+        tags=["server"],
+        responses={
+            503: {
+                "description": "Degraded: the database is away, the engine refuses writes or "
+                "the ledger failed verification; `problems` says which."
+            }
+        },
+    )
     def healthz() -> JSONResponse:
         """Ready when the database answers and the engine's writer runs and commits.
 

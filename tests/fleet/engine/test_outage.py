@@ -19,7 +19,9 @@ from typing import Any
 
 import grpc
 import httpx
+import pytest
 from _pgcluster import PgCluster
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sentinel_testing import OPERATOR_TOKEN, agent_token, bearer, gpu_uuid, start_server
 from sqlalchemy import create_engine, event, text
 
@@ -135,9 +137,26 @@ def _stored_probe_ids(url: str) -> list[str]:
         db.dispose()
 
 
-def _check_outage(server: Any, ingest: Ingestor, outage: Callable[[], None], end: Any) -> None:
+def _grpc_health(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        req = health_pb2.HealthCheckRequest(service="sentinel.v1.AgentService")
+        return stub.Check(req, timeout=5).status
+
+
+def _check_outage(
+    server: Any,
+    ingest: Ingestor,
+    outage: Callable[[], None],
+    end: Any,
+    *,
+    unreachable: bool = False,
+) -> None:
     """Take the database away with ``outage()``, check the degraded server, ``end()`` the
-    outage and check the recovery."""
+    outage and check the recovery. ``unreachable``: reads fail too (not just writes), so a
+    token the server has not cached cannot be checked and is answered UNAVAILABLE."""
+    # Issued before the outage but never presented: checking it needs the database.
+    unseen = bearer(agent_token(server, "unseen-host"))
     _wait_for(lambda: len(ingest.acked_at) >= 3, "ingestion before the outage", 15)
     outage()
     down = time.monotonic()
@@ -159,11 +178,21 @@ def _check_outage(server: Any, ingest: Ingestor, outage: Callable[[], None], end
     said = ingest.details[-1]
     assert "database unavailable" in said and "retry" in said, said
     assert "SELECT" not in said and "INSERT" not in said and "127.0.0.1" not in said, said
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    _wait_for(lambda: _grpc_health(server.address) == not_serving, "gRPC health NOT_SERVING", 5)
+    if unreachable:
+        with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as e:
+            agent_pb2_grpc.AgentServiceStub(channel).Heartbeat(
+                agent_pb2.HeartbeatRequest(), metadata=unseen, timeout=5
+            )
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
     time.sleep(max(0.0, down + 5.0 - time.monotonic()))  # hold the outage for 5 s
     end()
     back = time.monotonic()
     _wait_for(lambda: _health(server.http_url)[0] == 200, "/healthz 200 after the outage", 5)
     _wait_for(lambda: ingest.acked_since(back), "an acknowledged batch after the outage", 5)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    _wait_for(lambda: _grpc_health(server.address) == serving, "gRPC health SERVING", 5)
     assert time.monotonic() - back <= 5.0
 
 
@@ -175,7 +204,7 @@ def test_postgres_outage_degrades_then_recovers_losing_nothing(
         metadata = bearer(agent_token(server, HOST))
         _register(server.address, metadata)
         with Ingestor(server.address, metadata) as ingest:
-            _check_outage(server, ingest, private_pg.stop, private_pg.start)
+            _check_outage(server, ingest, private_pg.stop, private_pg.start, unreachable=True)
             _wait_for(lambda: len(ingest.acked_at) >= 3 + 3, "steady ingestion again", 10)
         assert not ingest.errors, ingest.errors[:5]
     finally:
