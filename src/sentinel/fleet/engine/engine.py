@@ -446,13 +446,28 @@ class FleetEngine:
         their copies, the engine's config and policy, and the small tables (pending
         directives, open canaries, trust graph) from the database."""
         with self.state.lock:
-            batch.undo(self.state)
+            restored = batch.undo(self.state)
             self.config, self.policy, self.last_canary = saved
             self.correlator.policy = self.policy
         try:
             self._retrying(self._reload_tables)
+            self._retrying(lambda: self._reload_sm(restored))
         except _Stopped:
             return
+
+    def _reload_sm(self, gpus: Sequence[Gpu]) -> None:
+        """Per-SM arrays of ``gpus`` from their database checkpoint (see ``Batch.undo``)."""
+        for lo in range(0, len(gpus), 1000):
+            chunk = {g.uuid: g for g in gpus[lo : lo + 1000]}
+            with self.db.connect() as conn:
+                rows = conn.execute(
+                    select(GpuRow.uuid, GpuRow.sm_blob).where(GpuRow.uuid.in_(chunk))
+                ).all()
+            with self.state.lock:
+                for uuid, blob in rows:
+                    g = chunk[uuid]
+                    g.sm = sm_array(blob, g.sm_count, self.policy)
+                    g.sm_dirty, g.sm_persisted_us = False, int(self.clock() * 1e6)
 
     def _reload_tables(self) -> None:
         with self.db.connect() as conn, self.state.lock:
