@@ -32,11 +32,6 @@ _PASS, _FAIL = types_pb2.PROBE_RESULT_PASS, types_pb2.PROBE_RESULT_FAIL
 _SM_CHECKPOINT_US = 300 * 1_000_000
 
 
-def remember(eng: FleetEngine, b: Batch, report_id: str) -> None:
-    """Record an applied report's id: stored with ``b``, remembered once it commits."""
-    _dedup.remember(eng, b, report_id)
-
-
 def is_new(eng: FleetEngine, b: Batch, ack: agent_pb2.ReportAck, report_id: str) -> bool:
     """Whether to apply a report: refuses one without an id, counts a duplicate."""
     if not report_id:
@@ -99,7 +94,7 @@ def probe_results(
         g.last_probe_us = max(g.last_probe_us, int(ts * 1e6))
         eng.state.rescore(g, old)
         b.audit(EntryType.PROBE_RESULT, g.uuid, r.SerializeToString(), ts)
-        remember(eng, b, rid)
+        _dedup.remember(eng, b, rid)
         ack.accepted += 1
         if r.result == _FAIL:
             attributed: list[int | None] = list(failed_sms) or [None]
@@ -166,7 +161,7 @@ def anomalies(
         eng.state.record_event(g, ts)
         eng.state.rescore(g, old)
         b.audit(EntryType.ANOMALY_EVENT, g.uuid, r.SerializeToString(), ts)
-        remember(eng, b, rid)
+        _dedup.remember(eng, b, rid)
         ack.accepted += 1
         sig = Signal(
             rid,

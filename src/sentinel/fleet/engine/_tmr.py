@@ -18,7 +18,6 @@ from sentinel.fleet.engine._common import (
     system_event,
 )
 from sentinel.fleet.engine._directives import evaluate, sample, signal
-from sentinel.fleet.engine._reports import remember
 from sentinel.fleet.engine._tx import Batch, dumps
 from sentinel.fleet.engine.correlation import Signal
 from sentinel.fleet.engine.enums import GpuState
@@ -127,7 +126,7 @@ def tmr_results(
         )
         b.audit(EntryType.TMR_RESULT, r.gpu_uuid, rec.SerializeToString(), ts)
         if r.report_id:
-            remember(eng, b, r.report_id)
+            _dedup.remember(eng, b, r.report_id)
         ack.accepted += 1
         if len(c["digests"]) == len(c["participants"]):
             _close_canary(eng, b, c)
