@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from sentinel.fleet.engine.engine import (
     EngineValidationError,
     FleetEngine,
 )
+from sentinel.fleet.engine.state import agent_id_of
 from sentinel.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc, types_pb2
 
 log = logging.getLogger("sentinel.fleet.gateway")
@@ -113,11 +113,6 @@ def _action(value: int) -> str:
     except ValueError:
         return f"action {value}"
     return name.removeprefix("QUARANTINE_ACTION_")
-
-
-def _agent_id(hostname: str) -> str:
-    """The id the engine gives the agent of ``hostname`` (see ``_apply.register_agent``)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, hostname))
 
 
 def _batch_size(n: int) -> None:
@@ -361,5 +356,5 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def AckConfig(self, request: Any, context: Any) -> agent_pb2.AckConfigResponse:
         host = request.component_id
         await self.auth.arequire_host(context, host, f"acknowledging config for host {host!r}")
-        agent_id = _agent_id(host)
+        agent_id = agent_id_of(host)
         return await _guard(context, lambda: _wait(self.engine.ack_config(request, agent_id)))

@@ -8,7 +8,6 @@ what it changes is written by the batch in one transaction with its audit entrie
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING
 
 from sentinel.fleet.engine import _directives, _tmr
@@ -24,7 +23,7 @@ from sentinel.fleet.engine._tx import Batch
 from sentinel.fleet.engine.enums import GpuState
 from sentinel.fleet.engine.rates import WindowCounter
 from sentinel.fleet.engine.reliability import BetaReliability
-from sentinel.fleet.engine.state import Agent, Gpu, sm_array
+from sentinel.fleet.engine.state import Agent, Gpu, agent_id_of, sm_array
 from sentinel.v1 import agent_pb2
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ def register_agent(
         seen.add(reg.gpu.uuid)
         if not 0 < reg.sm_count <= 4096:
             raise invalid(f"GPU {reg.gpu.uuid}: sm_count must be in 1..4096, got {reg.sm_count}")
-    agent_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, req.hostname))
+    agent_id = agent_id_of(req.hostname)
     now_us = b.now_us
     state, p = eng.state, eng.policy
     for reg in req.gpus:

@@ -11,6 +11,7 @@ import bisect
 import json
 import re
 import threading
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -87,6 +88,11 @@ class Gpu:
 
     def sm_disabled_json(self) -> str:
         return json.dumps({str(k): v for k, v in sorted(self.sm_disabled.items())})
+
+
+def agent_id_of(hostname: str) -> str:
+    """The id of the agent of ``hostname``: the same on every server and after restarts."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, hostname))
 
 
 @dataclass(slots=True)
