@@ -13,7 +13,8 @@ from typing import Any
 import grpc
 import pytest
 
-from sentinel.server.auth import Authorizer, Identity
+from sentinel.core.auth import Authorizer
+from sentinel.core.identity import Identity
 from sentinel.server.pki import DevPki, generate_dev_pki
 from sentinel.server.settings import ServerSettings
 from sentinel.server.tls import server_credentials

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
+from sentinel.core.auth import Authorizer
 from sentinel.fleet.engine import queries
 from sentinel.fleet.engine.engine import (
     EngineNotFound,
@@ -26,7 +27,6 @@ from sentinel.fleet.engine.engine import (
     FleetEngine,
 )
 from sentinel.server import views
-from sentinel.server.auth import Authorizer
 
 _EVENT_POLL_S = 1.0
 _KEEPALIVE_S = 15.0

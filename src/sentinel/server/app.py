@@ -15,6 +15,7 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sentinel.core.auth import OPEN_MODE_WARNING, Authorizer, TokenCheck
 from sentinel.core.db import make_engine, migrate
 from sentinel.core.identity import TokenStore
 from sentinel.fleet._edge import EdgeValidation
@@ -23,7 +24,6 @@ from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.gateway import AgentServicer, FleetServicer, _Fanout
 from sentinel.server._hardening import MAX_HEAD_BYTES, LimitedH11Protocol
 from sentinel.server._ports import PortUnavailable, check_port
-from sentinel.server.auth import OPEN_MODE_WARNING, Authorizer, TokenCheck
 from sentinel.server.http import create_app
 from sentinel.server.ledger_guard import LedgerGuard
 from sentinel.server.settings import ServerSettings

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sentinel.core.auth import Authorizer, Refused
 from sentinel.fleet.engine.engine import (
     EngineNotFound,
     EngineUnavailable,
@@ -24,7 +25,6 @@ from sentinel.fleet.engine.engine import (
 from sentinel.fleet.engine.failures import describe_failure
 from sentinel.server._hardening import Hardening
 from sentinel.server.api import ErrorBody, api_router
-from sentinel.server.auth import Authorizer, Refused
 from sentinel.server.dashboard import dashboard_router, make_templates, not_found, render
 
 

@@ -23,12 +23,12 @@ from typing import TextIO
 
 from sqlalchemy import inspect, text
 
+from sentinel.core.auth import OPEN_MODE_WARNING
 from sentinel.core.db import make_engine
 from sentinel.fleet.demo import DemoFleet, DemoSpec, check_capacity, demo_policy
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.server import views
 from sentinel.server.app import SentinelServer
-from sentinel.server.auth import OPEN_MODE_WARNING
 from sentinel.server.settings import ServerSettings
 
 log = logging.getLogger("sentinel.server")
