@@ -6,6 +6,8 @@ can import it unambiguously.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,16 @@ def issue_pending(engine: Any, uuid: str, action: int = 1, reason: str = "operat
         gpu_uuid=uuid, action=action, reason=reason, initiated_by="tests", requires_approval=True
     )
     return str(engine.issue_directive(req).result(timeout=10).directive_id)
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+    """Poll ``condition`` until it is truthy and return it; fail naming ``what`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)

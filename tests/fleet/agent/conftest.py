@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sentinel_testing import agent_token_at
+from sentinel_testing import wait_for as shared_wait_for
 
 from sentinel.fleet.agent import Agent
 from sentinel.fleet.probes import CpuBackend
@@ -17,22 +17,10 @@ FAST = 0.01
 """schedule_scale of the tests: the default 60 s FMA period becomes 0.6 s."""
 
 
-def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def wait_for() -> Callable[..., Any]:
     """``wait_for(condition, what, timeout=15)``: poll until truthy, else fail naming ``what``."""
-    return _wait_for
+    return shared_wait_for
 
 
 @pytest.fixture

@@ -22,7 +22,14 @@ import httpx
 import pytest
 from _pgcluster import PgCluster
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sentinel_testing import OPERATOR_TOKEN, agent_token, bearer, gpu_uuid, start_server
+from sentinel_testing import (
+    OPERATOR_TOKEN,
+    agent_token,
+    bearer,
+    gpu_uuid,
+    start_server,
+    wait_for,
+)
 from sqlalchemy import create_engine, event, text
 
 from sentinel.v1 import agent_pb2, agent_pb2_grpc, types_pb2
@@ -30,17 +37,6 @@ from sentinel.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 HOST = "outage-node"
 GPUS = [gpu_uuid(i) for i in range(4)]
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-
-
-def _wait_for(condition: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _register(address: str, metadata: Any) -> None:
@@ -157,17 +153,17 @@ def _check_outage(
     token the server has not cached cannot be checked and is answered UNAVAILABLE."""
     # Issued before the outage but never presented: checking it needs the database.
     unseen = bearer(agent_token(server, "unseen-host"))
-    _wait_for(lambda: len(ingest.acked_at) >= 3, "ingestion before the outage", 15)
+    wait_for(lambda: len(ingest.acked_at) >= 3, "ingestion before the outage", 15)
     outage()
     down = time.monotonic()
-    _wait_for(lambda: _degraded(server.http_url), "/healthz to report degraded", 15)
+    wait_for(lambda: _degraded(server.http_url), "/healthz to report degraded", 15)
     seen = time.monotonic()
     status, body = _health(server.http_url)
     assert any("database unavailable" in p for p in body["problems"]), body
     assert server.engine.running, "the writer thread must survive the outage"
     metrics = httpx.get(f"{server.http_url}/metrics", timeout=5).text
     assert "sentinel_engine_degraded 1.0" in metrics
-    _wait_for(
+    wait_for(
         lambda: sum(1 for s, _, _ in ingest.refusals if s > seen) >= 5,
         "ingestion refused while degraded",
         10,
@@ -179,7 +175,7 @@ def _check_outage(
     assert "database unavailable" in said and "retry" in said, said
     assert "SELECT" not in said and "INSERT" not in said and "127.0.0.1" not in said, said
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    _wait_for(lambda: _grpc_health(server.address) == not_serving, "gRPC health NOT_SERVING", 5)
+    wait_for(lambda: _grpc_health(server.address) == not_serving, "gRPC health NOT_SERVING", 5)
     if unreachable:
         with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as e:
             agent_pb2_grpc.AgentServiceStub(channel).Heartbeat(
@@ -189,10 +185,10 @@ def _check_outage(
     time.sleep(max(0.0, down + 5.0 - time.monotonic()))  # hold the outage for 5 s
     end()
     back = time.monotonic()
-    _wait_for(lambda: _health(server.http_url)[0] == 200, "/healthz 200 after the outage", 5)
-    _wait_for(lambda: ingest.acked_since(back), "an acknowledged batch after the outage", 5)
+    wait_for(lambda: _health(server.http_url)[0] == 200, "/healthz 200 after the outage", 5)
+    wait_for(lambda: ingest.acked_since(back), "an acknowledged batch after the outage", 5)
     serving = health_pb2.HealthCheckResponse.SERVING
-    _wait_for(lambda: _grpc_health(server.address) == serving, "gRPC health SERVING", 5)
+    wait_for(lambda: _grpc_health(server.address) == serving, "gRPC health SERVING", 5)
     assert time.monotonic() - back <= 5.0
 
 
@@ -205,7 +201,7 @@ def test_postgres_outage_degrades_then_recovers_losing_nothing(
         _register(server.address, metadata)
         with Ingestor(server.address, metadata) as ingest:
             _check_outage(server, ingest, private_pg.stop, private_pg.start, unreachable=True)
-            _wait_for(lambda: len(ingest.acked_at) >= 3 + 3, "steady ingestion again", 10)
+            wait_for(lambda: len(ingest.acked_at) >= 3 + 3, "steady ingestion again", 10)
         assert not ingest.errors, ingest.errors[:5]
     finally:
         server.stop()
@@ -222,9 +218,9 @@ def test_server_stops_within_10_s_while_postgres_is_down(
     metadata = bearer(agent_token(server, HOST))
     _register(server.address, metadata)
     with Ingestor(server.address, metadata) as ingest:
-        _wait_for(lambda: ingest.acked_at, "ingestion", 15)
+        wait_for(lambda: ingest.acked_at, "ingestion", 15)
         private_pg.stop()
-        _wait_for(lambda: _degraded(server.http_url), "/healthz to report degraded", 15)
+        wait_for(lambda: _degraded(server.http_url), "/healthz to report degraded", 15)
         started = time.monotonic()
         server.stop()
         assert time.monotonic() - started < 10.0
@@ -261,9 +257,9 @@ def test_sigterm_stops_sentinel_serve_within_10_s_while_its_database_is_down(
         metadata = bearer(OPERATOR_TOKEN)
         _register(grpc_address, metadata)
         with Ingestor(grpc_address, metadata) as ingest:
-            _wait_for(lambda: ingest.acked_at, "ingestion", 15)
+            wait_for(lambda: ingest.acked_at, "ingestion", 15)
             private_pg.stop()
-            _wait_for(lambda: _degraded(http_url), "/healthz to report degraded", 15)
+            wait_for(lambda: _degraded(http_url), "/healthz to report degraded", 15)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
