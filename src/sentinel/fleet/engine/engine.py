@@ -546,7 +546,6 @@ class FleetEngine:
             self.config = agent_pb2.AgentConfig.FromString(cfg)
             self._restore_engine_thresholds()
         self.state = state
-        self.seen_reports = OrderedDict()
 
     def _load_tables(self, conn: Connection, state: FleetState) -> None:
         """Load the small tables: pending directives, open TMR canaries, the trust graph."""
