@@ -40,15 +40,11 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from sentinel.fleet.limits import EARLIEST_REPORT, FUTURE_SLACK_SECONDS, MAX_INT32, MAX_INT64
 from sentinel.v1 import agent_pb2, fleet_pb2
 
 __all__ = ["BATCH_ITEMS", "InvalidRequest", "request_types", "screen_batch", "validate"]
 
-_MAX_UINT64 = 2**63 - 1
-_MAX_UINT32 = 2**31 - 1
-
-_REPORT_EPOCH = 946_684_800  # 2000-01-01T00:00:00Z
-_REPORT_AHEAD = 86_400
 _MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z, the Timestamp's own range
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
@@ -286,10 +282,10 @@ def _scalar_checker(key: str, field: FieldDescriptor) -> _Check:
 
         return nested
     if t == FieldDescriptor.TYPE_UINT64:
-        return _range_checker(_MAX_UINT64, "2^63-1")
+        return _range_checker(MAX_INT64, "2^63-1")
     if t == FieldDescriptor.TYPE_UINT32:
-        top = _UINT32_MAX.get(key, _MAX_UINT32)
-        return _range_checker(top, "2^31-1" if top == _MAX_UINT32 else str(top))
+        top = _UINT32_MAX.get(key, MAX_INT32)
+        return _range_checker(top, "2^31-1" if top == MAX_INT32 else str(top))
     if t == FieldDescriptor.TYPE_ENUM:
         return _enum_checker(field) if key not in _ENGINE_ENUMS else _accept
     if t == FieldDescriptor.TYPE_STRING:
@@ -363,7 +359,7 @@ def _timestamp_checker(report_time: bool) -> _Check:
         if report_time:
             if seconds == 0 and nanos == 0:
                 return  # unset: the engine takes the time of arrival
-            lo, hi = _REPORT_EPOCH, int(now) + _REPORT_AHEAD
+            lo, hi = EARLIEST_REPORT, int(now) + FUTURE_SLACK_SECONDS
             window = "2000-01-01T00:00:00Z .. now + 1 day"
         else:
             lo, hi = _MIN_SECONDS, _MAX_SECONDS

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from sentinel.fleet.engine import _directives, _tmr
 from sentinel.fleet.engine._common import (
-    MAX_INT32,
     check_gpu_uuid,
     check_int,
     check_text,
@@ -24,6 +23,7 @@ from sentinel.fleet.engine.enums import GpuState
 from sentinel.fleet.engine.rates import WindowCounter
 from sentinel.fleet.engine.reliability import BetaReliability
 from sentinel.fleet.engine.state import Agent, Gpu, agent_id_of, sm_array
+from sentinel.fleet.limits import MAX_INT32
 from sentinel.v1 import agent_pb2
 
 if TYPE_CHECKING:

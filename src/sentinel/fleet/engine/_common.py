@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sentinel.core.ledger import EntryType
 from sentinel.fleet.engine._tx import Batch
 from sentinel.fleet.engine.state import GPU_UUID_FORMAT, GPU_UUID_RE, Gpu
+from sentinel.fleet.limits import EARLIEST_REPORT, FUTURE_SLACK_SECONDS, MAX_INT64
 from sentinel.v1 import types_pb2
 
 if TYPE_CHECKING:
@@ -40,14 +41,6 @@ def invalid(msg: str) -> Exception:
     from sentinel.fleet.engine.engine import EngineValidationError
 
     return EngineValidationError(msg)
-
-
-EARLIEST_REPORT = 946_684_800
-"""2000-01-01T00:00:00Z: no report is dated before it."""
-FUTURE_SLACK_SECONDS = 86_400
-"""How far ahead of the server's clock a report may be dated (clock skew), then clamped."""
-MAX_INT64 = 2**63 - 1
-MAX_INT32 = 2**31 - 1
 
 
 def report_time(stamp: Any, now: float) -> float:

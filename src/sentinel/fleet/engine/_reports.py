@@ -11,7 +11,6 @@ from sentinel.core.ids import uuid7
 from sentinel.core.ledger import EntryType
 from sentinel.fleet.engine import _dedup
 from sentinel.fleet.engine._common import (
-    MAX_INT32,
     check_finite,
     check_int,
     check_text,
@@ -23,6 +22,7 @@ from sentinel.fleet.engine._tx import Batch, dumps
 from sentinel.fleet.engine.correlation import Signal
 from sentinel.fleet.engine.enums import GpuState
 from sentinel.fleet.engine.state import Gpu
+from sentinel.fleet.limits import MAX_INT32
 from sentinel.v1 import agent_pb2, types_pb2
 
 if TYPE_CHECKING:
