@@ -55,8 +55,8 @@ def database(kind: str, pg_url: str = PG_URL) -> Iterator[str]:
 @contextmanager
 def server(url: str) -> Iterator[Any]:
     """A real Sentinel server (gRPC + HTTP on free ports) on ``url``."""
+    from sentinel.core.settings import ServerSettings
     from sentinel.server.app import SentinelServer
-    from sentinel.server.settings import ServerSettings
 
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-data-") as tmp:
         settings = ServerSettings(

@@ -26,7 +26,7 @@ _SERVER = """
 import sys, time
 from pathlib import Path
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
+from sentinel.core.settings import ServerSettings
 s = SentinelServer(ServerSettings(grpc_port=0, http_port=0, data_dir=Path(sys.argv[1]))).start()
 print(s.address, s.tokens.create("agent", host="bench-host")[1], flush=True)
 sys.stdin.read()

@@ -17,6 +17,7 @@ Usage: .venv/bin/python bench/bench_demo.py [--minutes 30] [--hosts 4] [--gpus-p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import sys
@@ -32,10 +33,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _fleet  # noqa: E402
 
+from sentinel.core.settings import ServerSettings  # noqa: E402
 from sentinel.fleet.demo import DemoSpec  # noqa: E402
 from sentinel.fleet.engine.enums import GpuState, Pattern  # noqa: E402
 from sentinel.fleet.engine.store import CorrelationRow, TransitionRow  # noqa: E402
-from sentinel.server.settings import ServerSettings  # noqa: E402
+from sentinel.fleet.service import FleetSettings  # noqa: E402
 from sentinel.server.up import Running, start  # noqa: E402
 
 
@@ -59,7 +61,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-demo-") as tmp:
         settings = ServerSettings(grpc_port=0, http_port=0, data_dir=Path(tmp), log_level="WARNING")
         cpu0, wall0 = _cpu_s(), time.monotonic()
-        running = start(settings, demo=True, spec=spec)
+        fleet = FleetSettings(demo=spec)
+        settings = dataclasses.replace(settings, domain_settings={"fleet": fleet})
+        running = start(settings, demo=True)
         try:
             deadline = wall0 + args.minutes * 60
             while time.monotonic() < deadline:
@@ -78,7 +82,7 @@ def main() -> None:
 
 
 def _report(running: Running, cpu: float, wall: float) -> None:
-    fleet = running.fleet
+    fleet = running.demos["fleet"].fleet
     assert fleet is not None
     engine = running.server.engine
     with engine.db.connect() as conn:

@@ -105,8 +105,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    from sentinel.core.settings import ServerSettings
     from sentinel.server.app import SentinelServer
-    from sentinel.server.settings import ServerSettings
 
     print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:

@@ -25,12 +25,13 @@ from sentinel.fleet.types import ProbeResult, ProbeType
 
 PROBES = list(ProbeType)[1:]
 SASS_OPCODES = {
-    "fma_probe": "FFMA",
-    "tensor_probe": "HMMA",
-    "transcendental_probe": "MUFU",
-    "register_probe": "LOP3",
-    "shared_probe": "LDS",
-    "memory_probe": "LDG",
+    "fma_probe": ("FFMA", r"\bFFMA\b"),
+    "tensor_probe": ("HMMA", r"\bHMMA\b"),
+    "transcendental_probe": ("MUFU", r"\bMUFU\b"),
+    # A bitwise NOT of a register in place; ptxas once folded `not; not` into LUT 0xcc (a move).
+    "register_probe": ("NOT", r"LOP3\.LUT (R\d+), RZ, \1, RZ, 0x33"),
+    "shared_probe": ("LDS", r"\bLDS\b"),
+    "memory_probe": ("LDG", r"\bLDG\b"),
 }
 
 
@@ -100,9 +101,9 @@ def sass_check(arch: str) -> None:
         ).stdout
     for block in re.split(r"\n\s*Function : ", sass)[1:]:
         name = block.split()[0]
-        opcode = SASS_OPCODES.get(name)
-        if opcode:
-            count = len(re.findall(rf"\b{opcode}\b", block))
+        if name in SASS_OPCODES:
+            opcode, pattern = SASS_OPCODES[name]
+            count = len(re.findall(pattern, block))
             print(f"  {name:<22}{opcode:<6}{count:>5} instructions (0 means the work was dropped)")
 
 

@@ -10,6 +10,7 @@ Usage: .venv/bin/python scripts/screenshots.py [OUTPUT_DIR]   (default docs/scre
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -18,10 +19,11 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from sentinel.core.settings import ServerSettings
+from sentinel.fleet import views
 from sentinel.fleet.demo import DemoSpec
 from sentinel.fleet.engine.enums import GpuState
-from sentinel.server import views
-from sentinel.server.settings import ServerSettings
+from sentinel.fleet.service import FleetSettings
 from sentinel.server.up import Running, start
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,15 +40,17 @@ def _wait(what: str, ready: Callable[[], bool], limit_s: float) -> None:
 
 
 def _scenario_gpu(running: Running, key: str) -> str:
-    assert running.fleet is not None
-    return next(s.gpu_uuids[0] for s in running.fleet.scenarios if s.key == key)
+    assert running.demos["fleet"].fleet is not None
+    return next(s.gpu_uuids[0] for s in running.demos["fleet"].fleet.scenarios if s.key == key)
 
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sentinel-screens-") as tmp:
         settings = ServerSettings(grpc_port=0, http_port=0, data_dir=Path(tmp), log_level="WARNING")
-        running = start(settings, demo=True, spec=DemoSpec(fault_delay_s=10))
+        fleet = FleetSettings(demo=DemoSpec(fault_delay_s=10))
+        settings = dataclasses.replace(settings, domain_settings={"fleet": fleet})
+        running = start(settings, demo=True)
         try:
             _shoot(running, out)
         finally:

@@ -20,8 +20,8 @@ _SERVERS: dict[str, Any] = {}
 
 def start_server(tmp_path: Path, database_url: str = "", **kwargs: Any) -> Any:
     """Start a real Sentinel server on free gRPC and HTTP ports (enforcing auth)."""
+    from sentinel.core.settings import ServerSettings
     from sentinel.server.app import SentinelServer
-    from sentinel.server.settings import ServerSettings
 
     settings = ServerSettings(
         grpc_port=0,

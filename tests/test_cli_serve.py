@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from sentinel._cli.server import PORT_UNAVAILABLE_EXIT
+from sentinel.core.settings import ServerSettings
 from sentinel.server._ports import PortUnavailable
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
 
 _MAIN = "from sentinel.cli import main; main()"
 

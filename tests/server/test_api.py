@@ -276,14 +276,22 @@ def test_openapi_documents_the_endpoints(http: httpx.Client) -> None:
 
 def test_pages_render_and_report_server_time(fleet: Any, http: httpx.Client) -> None:
     bad = fleet["node-b"][2]
-    for path in ("/", f"/gpus/{bad}", "/directives", "/audit", "/trust", "/?state=QUARANTINED"):
+    for path in (
+        "/",
+        "/fleet",
+        f"/gpus/{bad}",
+        "/directives",
+        "/audit",
+        "/trust",
+        "/fleet?state=QUARANTINED",
+    ):
         r = http.get(path)
         assert r.status_code == 200, path
         assert r.headers["server-timing"].startswith("app;dur=")
     gpu_page = http.get(f"/gpus/{bad}").text
     assert 'data-sm="5" data-fails="3"' in gpu_page
     assert "QUARANTINED" in gpu_page
-    bad_filter = http.get("/?state=NOPE")
+    bad_filter = http.get("/fleet?state=NOPE")
     assert bad_filter.status_code == 400 and "unknown state" in bad_filter.text
 
 
@@ -351,7 +359,7 @@ def test_audit_rows_print_absurd_scores_readably() -> None:
     from datetime import UTC, datetime
 
     from sentinel.core.ledger import EntryType, StoredEntry
-    from sentinel.server.views import _audit_row, readable
+    from sentinel.fleet.views import _audit_row, readable
     from sentinel.v1 import types_pb2
 
     assert [readable(v) for v in (3.18, 41_200.4, 3.18e34, -2e9, 0.00123)] == [
@@ -382,7 +390,7 @@ def test_audit_rows_print_absurd_scores_readably() -> None:
 def test_state_colours_of_the_stylesheet_match_the_charts() -> None:
     from importlib.resources import files
 
-    from sentinel.server._charts import STATE_COLORS
+    from sentinel.fleet._drawings import STATE_COLORS
 
     css = (files("sentinel.server") / "static" / "style.css").read_text()
     for state, colour in STATE_COLORS.items():

@@ -15,8 +15,8 @@ import pytest
 
 from sentinel.core.auth import Authorizer
 from sentinel.core.identity import Identity
+from sentinel.core.settings import ServerSettings
 from sentinel.server.pki import DevPki, generate_dev_pki
-from sentinel.server.settings import ServerSettings
 from sentinel.server.tls import server_credentials
 from sentinel.v1 import fleet_pb2, fleet_pb2_grpc, types_pb2
 

@@ -57,7 +57,7 @@ def _row(page: Any, uuid: str) -> Any:
 def test_fleet_page_updates_live_when_a_gpu_is_quarantined(
     server: Any, fleet: list[str], page: Any
 ) -> None:
-    page.goto(server.http_url + "/")
+    page.goto(server.http_url + "/fleet")
     expect(page.locator("#live")).to_contain_text("live")
     expect(page.locator('[data-count="TOTAL"]')).to_have_text("8")
     expect(_row(page, fleet[5]).locator(".badge")).to_have_text("HEALTHY")
@@ -70,7 +70,7 @@ def test_fleet_page_updates_live_when_a_gpu_is_quarantined(
 
 def test_fleet_table_sorts_and_filters(server: Any, fleet: list[str], page: Any) -> None:
     probe(server.engine, fleet[6], failing_sm=1, n=1)
-    page.goto(server.http_url + "/")
+    page.goto(server.http_url + "/fleet")
     page.click('th a[data-sort="reliability"]')  # already ascending: this flips it
     expect(page.locator("tbody tr").last).to_have_attribute("data-uuid", fleet[6])
     page.click('th a[data-sort="reliability"]')
@@ -193,26 +193,30 @@ def test_trust_page_draws_edges_coloured_by_trust(server: Any, fleet: list[str],
 
 
 def test_the_demo_bad_gpu_shows_quarantined_live(tmp_path: Path, page: Any) -> None:
+    import dataclasses
     import re
 
+    from sentinel.core.settings import ServerSettings
     from sentinel.fleet.demo import DemoSpec
-    from sentinel.server.settings import ServerSettings
+    from sentinel.fleet.service import FleetSettings
     from sentinel.server.up import start
 
     settings = ServerSettings(grpc_port=0, http_port=0, data_dir=tmp_path / "data")
-    running = start(settings, demo=True, spec=DemoSpec(hosts=4, gpus_per_host=4, fault_delay_s=4))
+    spec = DemoSpec(hosts=4, gpus_per_host=4, fault_delay_s=4)
+    settings = dataclasses.replace(settings, domain_settings={"fleet": FleetSettings(demo=spec)})
+    running = start(settings, demo=True)
     try:
-        assert running.fleet is not None
-        scenario = next(s for s in running.fleet.scenarios if s.key == "stuck_bit")
+        assert running.demos["fleet"].fleet is not None
+        scenario = next(s for s in running.demos["fleet"].fleet.scenarios if s.key == "stuck_bit")
         stuck = scenario.gpu_uuids[0]
         sm = re.search(r"on SM (\d+)", scenario.title)
         assert sm is not None
-        page.goto(running.server.http_url + "/?sort=uuid")
+        page.goto(running.server.http_url + "/fleet?sort=uuid")
         row = _row(page, stuck)
         expect(row.locator(".badge")).to_have_text("HEALTHY")  # before the fault appears
         taken = re.compile("QUARANTINED|DEEP TEST|CONDEMNED")
         expect(row.locator(".badge")).to_have_text(taken, timeout=90_000)
-        for healthy in running.fleet.healthy_uuids:
+        for healthy in running.demos["fleet"].fleet.healthy_uuids:
             expect(_row(page, healthy).locator(".badge")).to_have_text("HEALTHY")
         page.goto(f"{running.server.http_url}/gpus/{stuck}")
         expect(page.locator("h1 .badge")).to_have_text(taken)
@@ -281,7 +285,7 @@ def test_reject_selected_leaves_the_unselected_pending(
     assert list(server.engine.pending) == [keep]
 
 
-@pytest.mark.parametrize("path", ["/", "/directives", "/audit", "/trust", "/gpus/{gpu}"])
+@pytest.mark.parametrize("path", ["/", "/fleet", "/directives", "/audit", "/trust", "/gpus/{gpu}"])
 def test_no_page_is_wider_than_a_420_px_screen(
     server: Any, fleet: list[str], page: Any, path: str
 ) -> None:
@@ -294,7 +298,7 @@ def test_no_page_is_wider_than_a_420_px_screen(
     boxes = page.locator("table").evaluate_all(
         "ts => ts.map(t => [t.parentElement.className, t.parentElement.clientWidth])"
     )
-    assert boxes or path == "/trust", "no table on the page"
+    assert boxes or path in ("/", "/trust"), "no table on the page"
     for parent, width in boxes:  # wide tables scroll inside their own box
         assert parent == "scroll" and width <= 420, (parent, width)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.server.settings import ServerSettings
+from sentinel.core.settings import ServerSettings
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from sentinel_testing import register_host
 
 from sentinel.cli import cli
+from sentinel.core.settings import ServerSettings
+from sentinel.fleet.service import registered_agents
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
-from sentinel.server.up import operator_token, registered_agents, run_up
+from sentinel.server.up import operator_token, run_up
 
 
 def _settings(tmp_path: Path) -> ServerSettings:

@@ -51,6 +51,10 @@ _SERVER_OPTIONS = (
         "--tls-client-ca", help="CA for client certificates: mTLS [$SENTINEL_TLS_CLIENT_CA]."
     ),
     click.option(
+        "--domains",
+        help="Domains to host, comma-separated (fleet,runs,...) [$SENTINEL_DOMAINS or all].",
+    ),
+    click.option(
         "--insecure-open",
         "auth_mode",
         flag_value="open",
@@ -72,8 +76,8 @@ def _settings(flags: dict[str, Any]) -> Any:
     Flags are range-checked by click; this catches the variables, and refuses a busy port
     before anything is created (``up`` resets the demo's state as it starts).
     """
+    from sentinel.core.settings import ServerSettings
     from sentinel.server._ports import check_port
-    from sentinel.server.settings import ServerSettings
 
     settings = dataclasses.replace(
         ServerSettings.from_env(),
@@ -151,13 +155,19 @@ def up(
     for approvals are printed at start. Exits as ``serve`` does when it cannot start.
     """
     from sentinel.fleet.demo import DemoSpec
+    from sentinel.fleet.service import FleetSettings
     from sentinel.server.up import run_up
 
     try:
         spec = DemoSpec(
             hosts=demo_hosts, gpus_per_host=demo_gpus_per_host, fault_delay_s=demo_fault_delay
         )
-        run_up(_settings(flags), demo=demo, spec=spec)
+        settings = _settings(flags)
+        settings = dataclasses.replace(
+            settings,
+            domain_settings={**settings.domain_settings, "fleet": FleetSettings(demo=spec)},
+        )
+        run_up(settings, demo=demo)
     except ValueError as exc:  # DemoTooLarge included: the refusal comes before anything starts
         _fail(exc)
 

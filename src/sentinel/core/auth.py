@@ -194,6 +194,28 @@ class Authorizer:
             raise Refused(403, refusal(found, what, OPERATOR_HINT)[1])
         return found
 
+    def require_http_scope(self, authorization: str | None, scope: str, what: str) -> Identity:
+        """The ingestion client of ``scope`` (or an operator) behind an HTTP header, or
+        ``Refused``: 401 without a valid token, 403 with a token of another scope.
+
+        Ingestion needs a token even in open mode: the data it writes belongs to the
+        identity that sent it (a run to its owner, an event to its repository).
+
+        Args:
+            authorization: The header's value; ``None`` when the request has none.
+            scope: The domain's token scope (``runs``, ``capture``, ``llm``).
+            what: What the caller tried to do, for the refusal's message.
+        """
+        needs = f"a token of scope {scope!r} (`sentinel tokens create --scope {scope}`)"
+        if authorization is None:
+            raise Refused(401, f"{what} requires {needs}; send 'Authorization: Bearer <token>'")
+        found = self._from_token(authorization)
+        if isinstance(found, _Denial):
+            raise Refused(503 if found.code == grpc.StatusCode.UNAVAILABLE else 401, found.details)
+        if not (found.operator or scope in found.scopes):
+            raise Refused(403, refusal(found, what, needs)[1])
+        return found
+
     def _resolve(self, context: _Context | _AioContext) -> Identity | _Denial:
         header = _authorization(context.invocation_metadata() or ())
         if header is not None:

@@ -15,10 +15,6 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-_VERSION_DIRS = [
-    _MIGRATIONS / "versions",
-    Path(__file__).parent.parent / "fleet" / "migrations" / "versions",
-]
 
 _NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -68,25 +64,43 @@ def _alembic_config(engine: Engine) -> Any:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.set_main_option("version_locations", " ".join(str(p) for p in _VERSION_DIRS))
+    cfg.set_main_option("version_locations", " ".join(str(p) for p in _version_dirs()))
     cfg.set_main_option("path_separator", "space")
     cfg.attributes["engine"] = engine
     return cfg
 
 
+def _version_dirs() -> list[Path]:
+    """Core's revisions and every shipped domain's (``sentinel/<domain>/migrations/versions``).
+
+    Every domain's tables are created whichever domains a server enables, so that servers
+    with different ``--domains`` can share one database and a domain enabled later needs no
+    migration step of its own.
+    """
+    from sentinel.core.domain import DOMAINS
+
+    package = Path(__file__).parent.parent
+    domains = [package / name / "migrations" / "versions" for name in DOMAINS]
+    return [_MIGRATIONS / "versions", *(d for d in domains if d.is_dir())]
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema of ``engine``'s database to the newest revision."""
+    """Bring the schema of ``engine``'s database to the newest revision of every branch.
+
+    Core and the fleet share one history (``0001_core`` ... ``0004_fleet_reports``); each
+    later domain is a branch of its own, labelled with its name.
+    """
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), "head")
+    command.upgrade(_alembic_config(engine), "heads")
 
 
-def schema_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None for an empty database."""
+def schema_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revisions (one per branch head) the database is at; empty for an empty database."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def _marker(conn: Connection) -> str:

@@ -12,7 +12,7 @@ reset instead of an answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -24,7 +24,7 @@ MAX_HEADER_BYTES = 32 * 1024
 MAX_HEAD_BYTES = 64 * 1024
 """Most bytes h11 buffers for an unfinished request head before answering 414 or 431."""
 MAX_BODY_BYTES = 1024 * 1024
-"""Largest request body read; a larger one gets 413."""
+"""Largest request body read, unless a domain allows more under a path; larger gets 413."""
 
 _LINGER_S = 2.0
 _LINGER_BYTES = 64 * 1024 * 1024
@@ -63,11 +63,10 @@ def _too_big_head(target_bytes: int, header_bytes: int) -> tuple[int, str] | Non
     return None
 
 
-def _too_big_body(size: int | None) -> str:
+def _too_big_body(size: int | None, limit: int) -> str:
     told = f"{size:,} bytes, more than" if size is not None else "larger than"
     return (
-        f"the request body is {told} the {MAX_BODY_BYTES:,} bytes this server reads; "
-        "send less at once"
+        f"the request body is {told} the {limit:,} bytes this server reads here; send less at once"
     )
 
 
@@ -88,10 +87,20 @@ async def _answer(send: Send, status: int, message: str) -> None:
 
 
 class Hardening:
-    """ASGI middleware: security headers on every response, size limits on every request."""
+    """ASGI middleware: security headers on every response, size limits on every request.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Args:
+        app: The application.
+        body_limits: Largest body in bytes per path prefix (the longest matching prefix
+            wins); other paths get ``MAX_BODY_BYTES``.
+    """
+
+    def __init__(self, app: ASGIApp, body_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
+        self._limits = sorted((body_limits or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def _body_limit(self, path: str) -> int:
+        return next((n for prefix, n in self._limits if path.startswith(prefix)), MAX_BODY_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,9 +122,10 @@ class Hardening:
         headers = scope.get("headers", [])
         refusal = _too_big_head(target, sum(len(k) + len(v) for k, v in headers))
         length = next((v for k, v in headers if k == b"content-length"), None)
+        limit = self._body_limit(scope.get("path", ""))
         if refusal is None and length is not None and length.isdigit():
-            if int(length) > MAX_BODY_BYTES:
-                refusal = 413, _too_big_body(int(length))
+            if int(length) > limit:
+                refusal = 413, _too_big_body(int(length), limit)
         if refusal is not None:
             await _answer(send, *refusal)
             return
@@ -127,10 +137,10 @@ class Hardening:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
+                if received > limit:
                     # A body without Content-Length: answer 413 now, and tell the app the
                     # client is gone so it stops reading; what it answers is dropped.
-                    await _answer(send, 413, _too_big_body(None))
+                    await _answer(send, 413, _too_big_body(None, limit))
                     answered = True
                     return {"type": "http.disconnect"}
             return message

@@ -1,4 +1,4 @@
-"""The server process: engine, gRPC (fleet API + agent protocol) and HTTP on one event loop."""
+"""The server process: the enabled domains, one gRPC server and one HTTP app on one event loop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import grpc
 import uvicorn
@@ -17,29 +19,19 @@ from grpc_reflection.v1alpha import reflection
 
 from sentinel.core.auth import OPEN_MODE_WARNING, Authorizer, TokenCheck
 from sentinel.core.db import make_engine, migrate
+from sentinel.core.domain import Domain, Host, Related, domain_class, installed, parse_domains
 from sentinel.core.identity import TokenStore
-from sentinel.fleet._edge import EdgeValidation
-from sentinel.fleet.engine.engine import EngineUnavailable, FleetEngine
-from sentinel.fleet.engine.policy import EnginePolicy
-from sentinel.fleet.gateway import AgentServicer, FleetServicer, _Fanout
+from sentinel.core.pages import make_templates
+from sentinel.core.settings import ServerSettings
 from sentinel.server._hardening import MAX_HEAD_BYTES, LimitedH11Protocol
 from sentinel.server._ports import PortUnavailable, check_port
 from sentinel.server.http import create_app
-from sentinel.server.ledger_guard import LedgerGuard
-from sentinel.server.settings import ServerSettings
 from sentinel.server.tls import server_credentials
-from sentinel.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
 log = logging.getLogger("sentinel.server")
 
-_SERVICES = (
-    fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
-    agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
-)
-
-
-_TICK_SECONDS = 5.0
 _HEALTH_SECONDS = 0.5
+_TEMPLATES = Path(__file__).parent / "templates"
 
 
 @dataclass
@@ -49,20 +41,19 @@ class _Bound:
 
 
 class SentinelServer:
-    """Runs the whole server in a background thread; ``start`` returns once it listens.
+    """Hosts the enabled domains in a background thread; ``start`` returns once it listens.
 
     Ports of 0 pick free ones; ``grpc_port`` and ``http_port`` tell which after ``start``.
+    The attributes a domain exports (``Domain.attributes``, e.g. the fleet's ``engine``)
+    are reachable on the server object.
     """
 
-    def __init__(self, settings: ServerSettings, policy: EnginePolicy | None = None) -> None:
+    def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
+        names = parse_domains(settings.domains) if settings.domains else installed()
         db = make_engine(settings.resolved_database_url)
         migrate(db)
-        base = policy or EnginePolicy()
-        if settings.extra:
-            base = base.with_overrides(settings.extra)
-        self.engine = FleetEngine(db, base, batch_size=settings.ledger_batch_size)
-        self.ledger_guard = LedgerGuard(settings, self.engine.ledger)  # verify, then checkpoint
+        self.db = db
         self.tokens = TokenStore(db)
         self.authorizer = Authorizer(
             settings.operator_subjects,
@@ -72,6 +63,18 @@ class SentinelServer:
         )
         if settings.open_mode:
             log.warning(OPEN_MODE_WARNING)
+        classes = [domain_class(name) for name in names]
+        templates = make_templates(
+            _TEMPLATES, {c.name: path for c in classes if (path := c.templates()) is not None}
+        )
+        self.host = Host(settings, db, self.authorizer, self.tokens, templates, self._related)
+        self.domains: dict[str, Domain] = {}
+        try:
+            for cls in classes:
+                self.domains[cls.name] = cls(self.host)
+        except BaseException:
+            db.dispose()
+            raise
         self._credentials = server_credentials(settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -79,6 +82,21 @@ class SentinelServer:
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._bound = _Bound(0, 0)
+
+    def __getattr__(self, name: str) -> Any:
+        for domain in self.__dict__.get("domains", {}).values():
+            if name in domain.attributes:
+                return getattr(domain, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _related(self, kind: str, key: str) -> list[Related]:
+        found: list[Related] = []
+        for domain in self.domains.values():
+            try:
+                found.extend(domain.related(kind, key))
+            except Exception:  # one domain's trouble must not break another's page
+                log.exception("%s could not list what concerns %s %s", domain.name, kind, key)
+        return found
 
     @property
     def grpc_port(self) -> int:
@@ -97,18 +115,24 @@ class SentinelServer:
         return f"http://{self.settings.host}:{self.http_port}"
 
     def start(self) -> SentinelServer:
-        self.engine.start()
-        # The loaded fleet and the libraries are long-lived: keep them out of the cyclic
-        # collector, whose full passes otherwise pause requests for 100-300 ms.
+        started: list[Domain] = []
+        try:
+            for domain in self.domains.values():
+                domain.start()
+                started.append(domain)
+        except BaseException:
+            self._stop_domains(started)
+            raise
+        # What was loaded at start is long-lived: keep it out of the cyclic collector,
+        # whose full passes otherwise pause requests for 100-300 ms.
         gc.collect()
         gc.freeze()
         self._thread = threading.Thread(target=self._main, name="sentinel-server", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
-            self.engine.stop()
+            self._stop_domains(started)
             raise self._error
-        self.ledger_guard.start()
         return self
 
     def stop(self) -> None:
@@ -117,9 +141,15 @@ class SentinelServer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.engine.stop()
-        self.ledger_guard.stop()
-        self.engine.db.dispose()
+        self._stop_domains(list(self.domains.values()))
+        self.db.dispose()
+
+    def _stop_domains(self, domains: list[Domain]) -> None:
+        for domain in reversed(domains):
+            try:
+                domain.stop()
+            except Exception:
+                log.exception("stopping the %s domain failed", domain.name)
 
     def __enter__(self) -> SentinelServer:
         return self.start()
@@ -138,23 +168,21 @@ class SentinelServer:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         s = self.settings
-        fanout = _Fanout(self.engine, self._loop)
+        domains = list(self.domains.values())
         server = grpc.aio.server(
-            interceptors=[TokenCheck(self.authorizer), EdgeValidation()],
+            interceptors=[
+                TokenCheck(self.authorizer),
+                *(i for d in domains for i in d.grpc_interceptors()),
+            ],
             options=[("grpc.so_reuseport", 0)],
         )
-        fleet_pb2_grpc.add_FleetServiceServicer_to_server(
-            FleetServicer(self.engine, self.authorizer, fanout), server
-        )
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(self.engine, self.authorizer, fanout), server
-        )
+        services = [name for d in domains for name in d.add_grpc(server)]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        for name in (*_SERVICES, ""):
+        for name in (*services, ""):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         reflection.enable_server_reflection(
-            (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         target = f"{s.host}:{s.grpc_port}"
         try:
@@ -179,7 +207,7 @@ class SentinelServer:
             raise PortUnavailable("HTTP", s.host, s.http_port, exc) from exc
         http = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.engine, self.authorizer),
+                create_app(self.host, domains),
                 http=LimitedH11Protocol,
                 h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                 log_level="warning",
@@ -195,45 +223,40 @@ class SentinelServer:
         if http_task.done():
             await http_task
         self._bound = _Bound(grpc_port, sock.getsockname()[1])
-        ticker = asyncio.create_task(self._tick())
-        watcher = asyncio.create_task(self._watch_health(health_servicer))
+        background = [asyncio.ensure_future(t) for d in domains for t in d.tasks()]
+        background.append(asyncio.create_task(self._watch_health(health_servicer, services)))
         self._ready.set()
         await self._stop.wait()
-        ticker.cancel()
-        watcher.cancel()
-        for name in (*_SERVICES, ""):
+        for task in background:
+            task.cancel()
+        for name in (*services, ""):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         http.should_exit = True
         await server.stop(grace=2)
         await http_task
-        fanout.close()
+        for domain in domains:
+            await domain.aclose()
 
-    async def _watch_health(self, health_servicer: health.aio.HealthServicer) -> None:
-        """Keep the gRPC health status in step with the engine: NOT_SERVING while it refuses
-        writes, so load balancers and `grpc_health_probe` see what ``/healthz`` says."""
+    def healthy(self) -> bool:
+        """Whether every domain serves without a problem."""
+        return all((h := d.health()).running and not h.problems for d in self.domains.values())
+
+    async def _watch_health(
+        self, health_servicer: health.aio.HealthServicer, services: list[str]
+    ) -> None:
+        """Keep the gRPC health status in step with the domains: NOT_SERVING while one of them
+        cannot serve, so load balancers and `grpc_health_probe` see what ``/healthz`` says."""
         serving = True
         while True:
             await asyncio.sleep(_HEALTH_SECONDS)
-            engine = self.engine
-            healthy = engine.running and not engine.unavailable and engine.ledger.fault is None
+            healthy = self.healthy()
             if healthy != serving:
                 serving = healthy
                 status = health_pb2.HealthCheckResponse.SERVING
                 if not healthy:
                     status = health_pb2.HealthCheckResponse.NOT_SERVING
-                for name in (*_SERVICES, ""):
+                for name in (*services, ""):
                     await health_servicer.set(name, status)
-
-    async def _tick(self) -> None:
-        """Drive the engine's time-based policy (deep tests, TMR canaries)."""
-        while True:
-            await asyncio.sleep(_TICK_SECONDS)
-            try:
-                await asyncio.wrap_future(self.engine.tick())
-            except EngineUnavailable as exc:  # the database is away; /healthz says so
-                log.warning("engine tick skipped: %s", exc)
-            except Exception:
-                log.exception("engine tick failed")
 
 
 def run_server(settings: ServerSettings) -> None:

@@ -1,9 +1,14 @@
-"""The HTTP side of the server: health, metrics, ``/api/v1`` and the dashboard on one app."""
+"""The HTTP side of the server: health, metrics, the home page and every domain's routes.
+
+One FastAPI app serves ``/healthz``, ``/metrics``, ``/docs``, the dashboard's home page
+and, from each enabled domain, its REST routes and pages. The app knows the domains only
+through ``sentinel.core.domain.Domain``.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -11,25 +16,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sentinel.core.auth import Authorizer, Refused
-from sentinel.fleet.engine.engine import (
-    EngineNotFound,
-    EngineUnavailable,
-    EngineValidationError,
-    FleetEngine,
-)
-from sentinel.fleet.engine.failures import describe_failure
+from sentinel.core.api import ErrorBody
+from sentinel.core.auth import Refused
+from sentinel.core.domain import Domain, Host
+from sentinel.core.failures import describe_failure
+from sentinel.core.pages import not_found, render
 from sentinel.server._hardening import Hardening
-from sentinel.server.api import ErrorBody, api_router
-from sentinel.server.dashboard import dashboard_router, make_templates, not_found, render
 
 
-def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> FastAPI:
-    """The FastAPI application: ``/healthz``, ``/metrics``, ``/api/v1`` and the dashboard.
+def create_app(host: Host, domains: Sequence[Domain]) -> FastAPI:
+    """The FastAPI application: ``/healthz``, ``/metrics``, ``/``, ``/docs`` and the domains'.
 
     Every response carries ``Server-Timing: app;dur=<ms>``, the time the server spent on it,
     and the security headers of ``_hardening``; ``/docs`` is Swagger UI served from this
@@ -38,13 +38,16 @@ def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> Fas
     app = FastAPI(
         title="Sentinel",
         version="0.1.0",
-        description="Fleet health, GPUs, directives, the audit ledger and the trust graph.",
+        description="One server for every Sentinel domain: "
+        + ", ".join(d.name for d in domains)
+        + ".",
         docs_url=None,
         redoc_url=None,
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    templates = make_templates()
-    templates.globals["open_mode"] = authorizer is not None and authorizer.open_mode
+    templates = host.templates
+    templates.globals["open_mode"] = host.authorizer.open_mode
+    templates.globals["nav"] = [entry for d in domains for entry in d.nav()]
 
     def _error(request: Request, status: int, message: str) -> Response:
         if request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics"):
@@ -54,17 +57,15 @@ def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> Fas
         title = {400: "Bad request", 401: "Not signed in", 403: "Not allowed"}.get(status, "Error")
         return render(templates, "error.html", status, page="", title=title, message=message)
 
-    @app.exception_handler(EngineNotFound)
-    async def _not_found(request: Request, exc: EngineNotFound) -> Response:
-        return _error(request, 404, str(exc).strip("'\""))
+    def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handle(request: Request, exc: Exception) -> Response:
+            return _error(request, status, str(exc).strip("'\""))
 
-    @app.exception_handler(EngineValidationError)
-    async def _invalid(request: Request, exc: EngineValidationError) -> Response:
-        return _error(request, 400, str(exc))
+        return handle
 
-    @app.exception_handler(EngineUnavailable)
-    async def _unavailable(request: Request, exc: EngineUnavailable) -> Response:
-        return _error(request, 503, str(exc))
+    for domain in domains:
+        for exc_type, status in domain.error_statuses().items():
+            app.add_exception_handler(exc_type, _handler(status))
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> Response:
@@ -99,45 +100,58 @@ def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> Fas
         tags=["server"],
         responses={
             503: {
-                "description": "Degraded: the database is away, the engine refuses writes or "
-                "the ledger failed verification; `problems` says which."
+                "description": "Degraded: the database is away, or a domain cannot serve "
+                "(the fleet's engine refuses writes, its ledger failed verification); "
+                "`problems` says which."
             }
         },
     )
     def healthz() -> JSONResponse:
-        """Ready when the database answers and the engine's writer runs and commits.
+        """Ready when the database answers and every domain serves.
 
-        503 with ``status: degraded`` while the database is away (the engine refuses new
-        operations and retries its last batch); 200 again once that batch committed.
+        503 with ``status: degraded`` while the database is away or a domain is degraded
+        (the fleet engine refuses new operations and retries its last batch); 200 again once
+        it recovered; ``unavailable`` when a domain cannot serve at all.
         """
         problems = []
         try:
-            with engine.db.connect() as conn:
+            with host.db.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
             problems.append(f"database: {describe_failure(exc)}")
-        if not engine.running:
-            problems.append("engine: writer thread is not running")
-        elif engine.unavailable:
-            problems.append(f"engine: {engine.unavailable}")
-        if engine.ledger.fault is not None:
-            problems.append(f"ledger: {engine.ledger.fault_message()}")
-        status = "ok" if not problems else "degraded" if engine.running else "unavailable"
-        body: dict[str, Any] = {
-            "status": status,
-            "problems": problems,
-            "gpus": engine.state.total(),
-            "ledger_entries": len(engine.ledger),
-        }
+        running = True
+        details: dict[str, Any] = {}
+        states: dict[str, str] = {}
+        for domain in domains:
+            health = domain.health()
+            problems.extend(health.problems)
+            details.update(health.details)
+            running = running and health.running
+            states[domain.name] = (
+                "ok" if not health.problems else "degraded" if health.running else "unavailable"
+            )
+        status = "ok" if not problems else "degraded" if running else "unavailable"
+        body = {"status": status, "problems": problems, **details, "domains": states}
         return JSONResponse(body, status_code=200 if not problems else 503)
+
+    registry = CollectorRegistry(auto_describe=False)
+    for domain in domains:
+        for collector in domain.collectors():
+            registry.register(collector)
 
     @app.get("/metrics", tags=["server"], response_class=PlainTextResponse)
     def metrics() -> Response:
-        """The engine's own metrics in the Prometheus text format."""
-        return Response(generate_latest(engine.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        """Every domain's metrics in the Prometheus text format."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(api_router(engine, authorizer or Authorizer()))
-    app.include_router(dashboard_router(engine, templates))
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def home() -> HTMLResponse:
+        cards = [card for d in domains if (card := d.card()) is not None]
+        return render(templates, "home.html", page="home", cards=cards)
+
+    for domain in domains:
+        for router in domain.routers():
+            app.include_router(router)
     # Swagger UI's files come with the fastapi-offline package; mounted before /static,
     # which would otherwise answer their paths with 404.
     app.mount(
@@ -153,7 +167,8 @@ def create_app(engine: FleetEngine, authorizer: Authorizer | None = None) -> Fas
     def favicon() -> HTMLResponse:
         return HTMLResponse(status_code=204)
 
-    app.add_middleware(Hardening)
+    limits = {prefix: n for d in domains for prefix, n in d.body_limits().items()}
+    app.add_middleware(Hardening, body_limits=limits)
     return app
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import grpc
 
-from sentinel.server.settings import ServerSettings
+from sentinel.core.settings import ServerSettings
 
 
 def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:

@@ -1,8 +1,8 @@
-"""``sentinel up``: the server on embedded defaults, plus a simulated fleet until agents come.
+"""``sentinel up``: the server on embedded defaults, plus each domain's demo until clients come.
 
 The demo keeps its state in ``<data dir>/demo`` and starts it afresh every time, so a
-newcomer always sees the scenarios play out from the beginning; the real fleet's
-database in the data dir is never touched by it.
+newcomer always sees the scenarios play out from the beginning; the real database in the
+data dir is never touched by it.
 """
 
 from __future__ import annotations
@@ -21,15 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import inspect, text
-
 from sentinel.core.auth import OPEN_MODE_WARNING
-from sentinel.core.db import make_engine
-from sentinel.fleet.demo import DemoFleet, DemoSpec, check_capacity, demo_policy
-from sentinel.fleet.engine.policy import EnginePolicy
-from sentinel.server import views
+from sentinel.core.domain import Demo, Domain, domain_class, installed, parse_domains
+from sentinel.core.settings import ServerSettings
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
 
 log = logging.getLogger("sentinel.server")
 
@@ -37,19 +32,14 @@ _TTY_EVERY_S = 1.0
 _LOG_EVERY_S = 30.0
 
 
-def registered_agents(settings: ServerSettings) -> int:
-    """Agents the real fleet's database knows; 0 when it does not exist yet."""
-    if not settings.database_url and not (settings.data_dir / "sentinel.db").exists():
-        return 0  # looking must not create the data dir
-    url = settings.resolved_database_url
-    db = make_engine(url)
-    try:
-        if not inspect(db).has_table("fleet_agents"):
-            return 0
-        with db.connect() as conn:
-            return int(conn.execute(text("SELECT COUNT(*) FROM fleet_agents")).scalar_one())
-    finally:
-        db.dispose()
+def _classes(settings: ServerSettings) -> list[type[Domain]]:
+    names = parse_domains(settings.domains) if settings.domains else installed()
+    return [domain_class(name) for name in names]
+
+
+def in_use(settings: ServerSettings) -> bool:
+    """Whether real clients use the data dir's database already (then no demo runs)."""
+    return any(cls.in_use(settings) for cls in _classes(settings))
 
 
 def operator_token(settings: ServerSettings) -> tuple[ServerSettings, str | None]:
@@ -93,83 +83,84 @@ def private_database(path: Path) -> None:
 
 
 def summary_line(server: SentinelServer, started: float) -> str:
-    """One line: elapsed time, GPUs by state, SDC rate, approvals waiting, ledger size."""
-    o = views.fleet_overview(server.engine)
-    c = o.counts
+    """One line: elapsed time, then each domain's own summary (GPUs by state, runs...)."""
     elapsed = int(time.monotonic() - started)
-    return (
-        f"{elapsed // 60:02d}:{elapsed % 60:02d}  {o.total_gpus} GPUs: "
-        f"{c['HEALTHY']} healthy, {c['SUSPECT']} suspect, {c['QUARANTINED']} quarantined, "
-        f"{c['DEEP_TEST']} deep test, {c['CONDEMNED']} condemned | "
-        f"SDC {o.sdc_rate:.3f}/GPU-h | reliability {o.average_reliability:.4f} | "
-        f"{o.pending_approvals} awaiting approval | {o.active_agents} agents | "
-        f"ledger {o.ledger_entries:,}"
-    )
+    parts = [line for d in server.domains.values() if (line := d.status_line())]
+    return f"{elapsed // 60:02d}:{elapsed % 60:02d}  " + " || ".join(parts)
 
 
 @dataclass
 class Running:
-    """A started server, and the demo fleet when one runs."""
+    """A started server, and the domains' demos when they run."""
 
     server: SentinelServer
     settings: ServerSettings
-    fleet: DemoFleet | None
+    demos: dict[str, Demo]
+    """Each domain's running demo, by domain name."""
     token: str | None
     """The operator token made at start; ``None`` when the settings had operators."""
+    token_file: Path
+    """Where that token was written (in the data dir, also while a demo runs)."""
 
     def stop(self) -> None:
-        if self.fleet is not None:
-            self.fleet.stop()
+        for demo in reversed(self.demos.values()):
+            demo.stop()
         self.server.stop()
 
 
-def start(settings: ServerSettings, *, demo: bool | None, spec: DemoSpec | None = None) -> Running:
-    """Start the server and, with ``demo`` (``None``: when no agent registered), the demo fleet.
+def start(settings: ServerSettings, *, demo: bool | None) -> Running:
+    """Start the server and, with ``demo`` (``None``: when no real client used the database
+    yet), every domain's demo.
 
     Raises:
-        DemoTooLarge: before anything starts, when the demo would not fit in memory.
+        ValueError: before anything starts, when a domain refuses its demo (the fleet's
+            ``DemoTooLarge`` when it would not fit in memory).
     """
+    classes = _classes(settings)
     if demo is None:
-        demo = registered_agents(settings) == 0
-    spec = spec or DemoSpec()
-    policy = EnginePolicy()
+        demo = not any(cls.in_use(settings) for cls in classes)
     private_dir(settings.data_dir)
+    settings, token = operator_token(settings)
+    token_file = settings.data_dir / "operator-token"
     if demo:
-        check_capacity(spec)
+        for cls in classes:
+            settings = cls.settings_for_demo(settings)
+        # Everything of the demo (database, signing key, checkpoints, objects, agents' state)
+        # lives in <data dir>/demo, started afresh; only the operator token stays outside.
         demo_dir = settings.data_dir / "demo"
         shutil.rmtree(demo_dir, ignore_errors=True)
         demo_dir.mkdir(mode=0o700)
         private_database(demo_dir / "sentinel.db")
         settings = dataclasses.replace(
-            settings, database_url=f"sqlite:///{(demo_dir / 'sentinel.db').resolve()}"
+            settings,
+            data_dir=demo_dir,
+            database_url=f"sqlite:///{(demo_dir / 'sentinel.db').resolve()}",
+            checkpoint_store="",
+            signing_key="",
         )
-        policy = policy.with_overrides(demo_policy(spec))
     elif not settings.database_url:
         private_database(settings.data_dir / "sentinel.db")
-    settings, token = operator_token(settings)
-    server = SentinelServer(settings, policy).start()  # SENTINEL_ENGINE_* still apply
-    fleet = None
+    server = SentinelServer(settings).start()  # SENTINEL_ENGINE_* still apply
+    demos: dict[str, Demo] = {}
     if demo:
         try:
-            fleet = DemoFleet(
-                server.address,
-                spec,
-                data_dir=settings.data_dir / "demo" / "agents",
-                canary=server.engine.create_tmr_canary,
-                agent_token=lambda host: server.tokens.create("agent", host=host)[1],
-            )
-            fleet.start()
+            for name, domain in server.domains.items():
+                made = domain.demo(server)
+                if made is not None:
+                    made.start()
+                    demos[name] = made
         except BaseException:
+            for made in reversed(demos.values()):
+                made.stop()
             server.stop()
             raise
-    return Running(server, settings, fleet, token)
+    return Running(server, settings, demos, token, token_file)
 
 
 def run_up(
     settings: ServerSettings,
     *,
     demo: bool | None,
-    spec: DemoSpec | None = None,
     out: TextIO = sys.stdout,
     stop: threading.Event | None = None,
 ) -> None:
@@ -177,15 +168,17 @@ def run_up(
 
     Args:
         settings: Server settings, as for ``sentinel serve``.
-        demo: Run the simulated fleet; ``None`` runs it when no agent has registered.
-        spec: The demo's size and timing; ``None`` for 4 hosts × 8 GPUs.
+        demo: Run the domains' demos; ``None`` runs them while no real client used the
+            database (no fleet agent has registered...). The fleet's demo size comes from
+            ``settings.domain_settings["fleet"]``.
         out: Where the URL and the live summary go.
         stop: Set it to stop (tests); SIGINT and SIGTERM do the same from the main thread.
     """
     if demo is None:
-        demo = registered_agents(settings) == 0
+        demo = not in_use(settings)
     if demo:
-        check_capacity(spec or DemoSpec())  # refuse before anything is created
+        for cls in _classes(settings):  # refuse before anything is created
+            cls.settings_for_demo(settings)
     # The terminal belongs to the summary line; the log (agents' included) goes to a file.
     private_dir(settings.data_dir)
     log_file = settings.data_dir / "sentinel.log"
@@ -196,7 +189,7 @@ def run_up(
     root.setLevel(settings.log_level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        running = start(settings, demo=demo, spec=spec)
+        running = start(settings, demo=demo)
         try:
             _announce(out, running, log_file)
             _watch(out, running.server, stop or _signalled())
@@ -210,24 +203,20 @@ def run_up(
 
 
 def _announce(out: TextIO, running: Running, log_file: Path) -> None:
-    server, settings, fleet = running.server, running.settings, running.fleet
+    server, settings = running.server, running.settings
     lines = [f"Sentinel is up. Dashboard: {server.http_url}/   (gRPC {server.address})"]
     if settings.open_mode:
         lines.append(f"WARNING: {OPEN_MODE_WARNING}.")
     if running.token:
         lines.append(
-            f"Operator token for approvals (also in {settings.data_dir / 'operator-token'}): "
-            f"{running.token}"
+            f"Operator token for approvals (also in {running.token_file}): {running.token}"
         )
-    if fleet is not None:
+    for demo in running.demos.values():
+        lines += demo.describe()
+    if running.demos:
         lines.append(
-            f"Demo fleet: {len(fleet.all_uuids)} simulated GPUs on the CPU backend; "
-            f"faults appear {fleet.spec.fault_delay_s:g} s after start:"
-        )
-        lines += [f"  - {s.title} ({s.pattern})" for s in fleet.scenarios]
-        lines.append(
-            f"Demo state lives in {settings.data_dir / 'demo'} and starts afresh each time; "
-            "`sentinel up --no-demo` serves your own fleet."
+            f"Demo state lives in {settings.data_dir} and starts afresh each time; "
+            "`sentinel up --no-demo` serves your own data."
         )
     lines.append(f"Log: {log_file}. Ctrl-C stops.")
     out.write("\n".join(lines) + "\n")

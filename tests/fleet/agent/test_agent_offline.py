@@ -10,10 +10,10 @@ from typing import Any
 
 from sentinel_testing import OPERATOR_TOKEN
 
+from sentinel.core.settings import ServerSettings
 from sentinel.fleet._schedule import default_config
 from sentinel.fleet.agent._config import load_config
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
 from sentinel.v1 import types_pb2
 
 

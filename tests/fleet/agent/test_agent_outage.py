@@ -10,11 +10,11 @@ import pytest
 from sentinel_testing import agent_token
 
 from sentinel.core.ids import uuid7
+from sentinel.core.settings import ServerSettings
 from sentinel.fleet.agent import DiskBuffer, Record
 from sentinel.fleet.agent.buffer import KIND_PROBE
 from sentinel.fleet.probes import CpuBackend
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
 from sentinel.v1 import agent_pb2
 
 

@@ -12,6 +12,7 @@ import pytest
 from sentinel_testing import OPERATOR_TOKEN
 
 import sentinel.fleet.demo
+from sentinel.core.settings import ServerSettings
 from sentinel.fleet.demo import (
     DemoFleet,
     DemoSpec,
@@ -24,8 +25,8 @@ from sentinel.fleet.engine import queries
 from sentinel.fleet.engine.enums import Action, GpuState, Pattern
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.probes import CpuBackend
+from sentinel.fleet.service import FleetSettings
 from sentinel.server.app import SentinelServer
-from sentinel.server.settings import ServerSettings
 from sentinel.v1 import agent_pb2, fleet_pb2, types_pb2
 
 FAST = DemoSpec(hosts=4, gpus_per_host=4, schedule_scale=0.02, fault_delay_s=4.0)
@@ -69,8 +70,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         http_port=0,
         data_dir=tmp / "data",
         operator_tokens=(f"alice:{OPERATOR_TOKEN}",),
+        domain_settings={"fleet": FleetSettings(demo_overrides=demo_policy(FAST))},
     )
-    server = SentinelServer(settings, EnginePolicy().with_overrides(demo_policy(FAST))).start()
+    server = SentinelServer(settings).start()
     fleet = DemoFleet(
         server.address,
         FAST,

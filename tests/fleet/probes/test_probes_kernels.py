@@ -71,8 +71,9 @@ def test_every_probe_reads_its_sm_and_keeps_its_repeated_work(nvcc: str, tmp_pat
     for name in KERNELS:
         assert "%smid" in _entry(ptx, name), f"{name} does not read %smid"
     assert "%nsmid" in _entry(ptx, "sm_ids")
-    # 72 live registers inverted twice per iteration: all 144 inversions survive.
-    assert _entry(ptx, "register_probe").count("not.b32") >= 144
+    # 72 live registers, each inverted once per trip of a loop that stays a loop: two `not`s
+    # per trip were folded into moves by ptxas (bench/gpu_device_check.py checks the SASS).
+    assert _entry(ptx, "register_probe").count("not.b32") == 72
     assert "fma.rn.f32" in _entry(ptx, "fma_probe")
     assert "mma.sync.aligned.m16n8k16" in _entry(ptx, "tensor_probe")
     assert _entry(ptx, "memory_probe").count("ld.volatile") >= 3

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from sentinel.core.failures import describe_failure, is_transient
 from sentinel.core.ledger import Ledger
 from sentinel.core.meta import get_or_create_secret
 from sentinel.core.pagination import PageTokenCodec
@@ -36,7 +37,6 @@ from sentinel.fleet._schedule import default_config
 from sentinel.fleet.engine import _apply, _common, _config, _dedup, _directives, _reports, _tmr
 from sentinel.fleet.engine._tx import Batch
 from sentinel.fleet.engine.correlation import Correlator, GpuInfo
-from sentinel.fleet.engine.failures import describe_failure, is_transient
 from sentinel.fleet.engine.metrics import EngineMetrics
 from sentinel.fleet.engine.policy import EnginePolicy
 from sentinel.fleet.engine.rates import WindowCounter

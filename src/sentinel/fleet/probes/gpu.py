@@ -49,8 +49,6 @@ _SHAPES = {
     ProbeType.REGISTER_FILE: _Shape("register_probe", workloads.WARP, (256, 1 << 16)),
     ProbeType.SHARED_MEMORY: _Shape("shared_probe", 256, (1, 2)),
 }
-_SHARED_WORDS = 12288
-"""48 KiB: the shared memory a block may use without opting in to more."""
 
 
 @dataclass
@@ -67,6 +65,8 @@ class _Device:
     memory: Any
     slice_words: int
     """32-bit words of ``memory`` per SM."""
+    shared_words: int
+    """32-bit words of shared memory the SHARED_MEMORY probe tests: all a block may opt in to."""
     version: str
 
 
@@ -175,6 +175,12 @@ class GpuBackend(BaseBackend):
             rank = np.full(n, -1, np.int32)
             rank[physical] = np.arange(len(physical), dtype=np.int32)
             slice_words = self._memory_bytes // 4 // sm_count
+            # Past 48 KiB a block must opt in, and static shared memory counts against the limit
+            # (asking for 48 KiB of dynamic on top of report_cells' words failed on an H100).
+            optin = cp.cuda.runtime.deviceGetAttribute(
+                cp.cuda.runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, device_index
+            )
+            static = module.get_function("shared_probe").shared_size_bytes
             state = _Device(
                 module=module,
                 arch=str(device.compute_capability),
@@ -183,6 +189,7 @@ class GpuBackend(BaseBackend):
                 rank=rank,
                 memory=cp.zeros(sm_count * slice_words, cp.uint32),
                 slice_words=slice_words,
+                shared_words=(optin - static) // 4,
                 version=(
                     f"cupy{cp.__version__}-cuda{cp.cuda.runtime.runtimeGetVersion()}"
                     f"-nvrtc{'.'.join(map(str, cp.cuda.nvrtc.getVersion()))}"
@@ -258,7 +265,7 @@ class GpuBackend(BaseBackend):
         if probe == ProbeType.REGISTER_FILE:
             return (*self._arrays(workloads.REGISTER_PATTERNS), np.int32(size)), 2304, 0
         if probe == ProbeType.SHARED_MEMORY:
-            return (np.int32(_SHARED_WORDS), np.int32(size)), 2, 4 * _SHARED_WORDS
+            return (np.int32(state.shared_words), np.int32(size)), 2, 4 * state.shared_words
         rank = self._arrays(state.rank)[0]
         return (state.memory, np.int64(state.slice_words), np.int32(size), rank, None), 2, 0
 
@@ -283,11 +290,12 @@ class GpuBackend(BaseBackend):
         common: tuple = (cp.asarray(selected), or_mask, xor_mask)
         if name == "transcendental_probe":
             common = (*common, sfu_xor)
+        kernel = state.module.get_function(name)
+        if shared:
+            kernel.max_dynamic_shared_size_bytes = shared
         start, stop = cp.cuda.Event(), cp.cuda.Event()
         start.record()
-        state.module.get_function(name)(
-            (blocks,), (threads,), (*args, *common, block_sm, out), shared_mem=shared
-        )
+        kernel((blocks,), (threads,), (*args, *common, block_sm, out), shared_mem=shared)
         stop.record()
         deadline = time.monotonic() + max(timeout_ms, 0) / 1000
         while not stop.done:

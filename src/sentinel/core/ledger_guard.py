@@ -22,7 +22,7 @@ from sentinel.core.checkpoints import (
     open_store,
 )
 from sentinel.core.ledger import Ledger
-from sentinel.server.settings import ServerSettings
+from sentinel.core.settings import ServerSettings
 
 log = logging.getLogger("sentinel.server.ledger")
 

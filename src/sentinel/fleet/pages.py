@@ -1,76 +1,51 @@
-"""The web dashboard: server-rendered pages over ``views``, live through server-sent events.
+"""The fleet's dashboard pages: server-rendered over ``views``, live through server-sent events.
 
-Pages are Jinja2 templates with inline SVG drawings (``_charts``) and one small script
-(``static/app.js``) for live refresh, sign-in and the buttons; nothing is built or
-fetched from the network at run time.
+Pages are Jinja2 templates (``templates/``, extending the server's ``base.html``) with
+inline SVG drawings and the server's one small script for live refresh, sign-in and the
+buttons; nothing is built or fetched from the network at run time.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
+from sentinel.core import charts
+from sentinel.core.domain import Related
+from sentinel.core.pages import not_found, render
+from sentinel.fleet import _drawings, views
 from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, FleetEngine
-from sentinel.server import _charts, views
 
 
-def _age(ts: datetime | None) -> str:
-    if ts is None:
-        return "never"
-    s = (datetime.now(UTC) - ts).total_seconds()
-    if s < 60:
-        return f"{max(s, 0):.0f} s ago"
-    if s < 3600:
-        return f"{s / 60:.0f} min ago"
-    if s < 86400:
-        return f"{s / 3600:.1f} h ago"
-    return f"{s / 86400:.1f} d ago"
+def dashboard_router(
+    engine: FleetEngine, env: Environment, related: Callable[[str, str], list[Related]]
+) -> APIRouter:
+    """The HTML pages; not part of the OpenAPI schema (``/api/v1`` is).
 
-
-def _when(ts: datetime | None) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "—"
-
-
-def make_templates() -> Environment:
-    env = Environment(
-        loader=PackageLoader("sentinel.server", "templates"),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["age"] = _age
-    env.filters["when"] = _when
-    env.globals["states"] = views.STATE_NAMES
-    env.globals["entry_types"] = views.ENTRY_TYPES
-    return env
-
-
-def render(env: Environment, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(env.get_template(name).render(**context), status_code=status)
-
-
-def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
-    """The HTML pages; not part of the OpenAPI schema (``/api/v1`` is)."""
+    ``related`` finds what other domains hold about a GPU (the runs that used it).
+    """
     r = APIRouter(include_in_schema=False)
     env.globals["ledger_fault"] = engine.ledger.fault_message  # the degraded-mode banner
+    env.globals["states"] = views.STATE_NAMES
+    env.globals["entry_types"] = views.ENTRY_TYPES
 
-    @r.get("/", response_class=HTMLResponse)
+    @r.get("/fleet", response_class=HTMLResponse)
     def fleet_page(q: Annotated[views.GpuQuery, Query()]) -> HTMLResponse:
         table = views.gpu_table(engine, q)
         filters = {"host": q.host, "model": q.model, "state": q.state}
 
         def link(**changes: Any) -> str:
             params = {**q.model_dump(), **changes}
-            return "/?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
+            return "/fleet?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
         return render(
             env,
-            "fleet.html",
+            "fleet/fleet.html",
             page="fleet",
             overview=views.fleet_overview(engine),
             table=table,
@@ -85,23 +60,23 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
         except (EngineNotFound, EngineValidationError):
             return not_found(env, f"No GPU {gpu_uuid!r} is registered with this server.")
         markers = [
-            _charts.Marker(
+            charts.Marker(
                 t.ts,
-                _charts.STATE_COLORS.get(t.to_state, "#888"),
+                _drawings.STATE_COLORS.get(t.to_state, "#888"),
                 f"{t.from_state} → {t.to_state}: {t.reason}",
             )
             for t in d.transitions
         ]
-        reliability = _charts.line_chart(
-            [_charts.Series("reliability", "#3a78c9", [(p.ts, p.score) for p in d.reliability])],
+        reliability = charts.line_chart(
+            [charts.Series("reliability", "#3a78c9", [(p.ts, p.score) for p in d.reliability])],
             markers=markers,
             width=1280,
             height=280,
             title="reliability over time",
         )
-        temperature = _charts.line_chart(
+        temperature = charts.line_chart(
             [
-                _charts.Series(
+                charts.Series(
                     "temperature", "#d9621b", [(p.ts, p.temperature_c) for p in d.telemetry]
                 )
             ],
@@ -110,16 +85,16 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
             height=170,
             title="temperature",
         )
-        power = _charts.line_chart(
-            [_charts.Series("power", "#6b4fbb", [(p.ts, p.power_w) for p in d.telemetry])],
+        power = charts.line_chart(
+            [charts.Series("power", "#6b4fbb", [(p.ts, p.power_w) for p in d.telemetry])],
             unit=" W",
             width=760,
             height=170,
             title="power",
         )
-        clocks = _charts.line_chart(
+        clocks = charts.line_chart(
             [
-                _charts.Series(
+                charts.Series(
                     "SM clock", "#2e9d5b", [(p.ts, float(p.sm_clock_mhz)) for p in d.telemetry]
                 )
             ],
@@ -131,18 +106,19 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
         latest = d.telemetry[-1] if d.telemetry else None
         return render(
             env,
-            "gpu.html",
+            "fleet/gpu.html",
             page="gpu",
             d=d,
             latest=latest,
             reliability_chart=reliability,
             env_charts=[("Temperature", temperature), ("Power", power), ("SM clock", clocks)],
-            heatmap=_charts.sm_heatmap(d.sm),
+            heatmap=_drawings.sm_heatmap(d.sm),
+            related=related("gpu", d.gpu.uuid),
         )
 
     @r.get("/directives", response_class=HTMLResponse)
     def directives_page() -> HTMLResponse:
-        return render(env, "directives.html", page="directives", dl=views.directives(engine))
+        return render(env, "fleet/directives.html", page="directives", dl=views.directives(engine))
 
     @r.get("/audit", response_class=HTMLResponse)
     def audit_page(
@@ -163,7 +139,7 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
         )
         return render(
             env,
-            "audit.html",
+            "fleet/audit.html",
             page="audit",
             audit=page,
             query=query,
@@ -176,11 +152,7 @@ def dashboard_router(engine: FleetEngine, env: Environment) -> APIRouter:
     def trust_page() -> HTMLResponse:
         graph = views.trust_graph(engine)
         return render(
-            env, "trust.html", page="trust", graph=graph, drawing=_charts.trust_svg(graph)
+            env, "fleet/trust.html", page="trust", graph=graph, drawing=_drawings.trust_svg(graph)
         )
 
     return r
-
-
-def not_found(env: Environment, message: str) -> HTMLResponse:
-    return render(env, "error.html", status=404, page="", title="Not found", message=message)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 AUTH_MODES = ("enforcing", "open")
 
@@ -71,6 +73,11 @@ class ServerSettings:
     """Publish a checkpoint after this many new ledger entries..."""
     checkpoint_every_seconds: int = 60
     """...or after this many seconds when anything changed (and always at shutdown)."""
+    domains: tuple[str, ...] = ()
+    """Domains to host (``fleet``, ``runs``...); empty means every installed one."""
+    domain_settings: Mapping[str, Any] = field(default_factory=dict)
+    """Per-domain settings objects by domain name, for embedders and tests; a domain not
+    named here reads its own ``SENTINEL_<DOMAIN>_*`` variables."""
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -116,4 +123,5 @@ class ServerSettings:
             signing_key=_env("SIGNING_KEY", ""),
             checkpoint_every_entries=_env_int("CHECKPOINT_EVERY_ENTRIES", 1_000_000),
             checkpoint_every_seconds=_env_int("CHECKPOINT_EVERY_SECONDS", 60),
+            domains=_env_list("DOMAINS"),
         )

@@ -18,7 +18,9 @@ from fastapi.responses import StreamingResponse
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
+from sentinel.core.api import ErrorBody
 from sentinel.core.auth import Authorizer
+from sentinel.fleet import views
 from sentinel.fleet.engine import queries
 from sentinel.fleet.engine.engine import (
     EngineNotFound,
@@ -26,14 +28,9 @@ from sentinel.fleet.engine.engine import (
     EngineValidationError,
     FleetEngine,
 )
-from sentinel.server import views
 
 _EVENT_POLL_S = 1.0
 _KEEPALIVE_S = 15.0
-
-
-class ErrorBody(BaseModel):
-    error: str = Field(description="What was wrong and how to fix it.")
 
 
 class Review(BaseModel):
