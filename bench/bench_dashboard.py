@@ -334,10 +334,11 @@ def _pages(history_gpu: str, healthy_gpu: str) -> list[tuple[str, str]]:
     host = f"node-{TRACKED_HOST:05d}"
     return [
         ("/healthz (baseline)", "/healthz"),
-        ("/", "/"),
-        ("/?sort=state&order=desc", "/?sort=state&order=desc"),
-        (f"/?host={host}", f"/?host={host}"),
-        ("/?state=QUARANTINED", "/?state=QUARANTINED"),
+        ("/ home", "/"),
+        ("/fleet", "/fleet"),
+        ("/fleet?sort=state&order=desc", "/fleet?sort=state&order=desc"),
+        (f"/fleet?host={host}", f"/fleet?host={host}"),
+        ("/fleet?state=QUARANTINED", "/fleet?state=QUARANTINED"),
         ("/gpus/<with history>", f"/gpus/{history_gpu}"),
         ("/gpus/<healthy>", f"/gpus/{healthy_gpu}"),
         ("/directives", "/directives"),
@@ -405,7 +406,7 @@ def _client_proc(q: Any, *args: Any) -> None:
 # -- profiling ---------------------------------------------------------------------------
 
 
-def _profile(eng: Any, path: str, calls: int, top: int) -> str:
+def _profile(srv: Any, path: str, calls: int, top: int) -> str:
     """cProfile of ``calls`` full requests to ``path`` in this thread; the top functions."""
     import fastapi.dependencies.utils
     import fastapi.routing
@@ -420,7 +421,7 @@ def _profile(eng: Any, path: str, calls: int, top: int) -> str:
     fastapi.routing.run_in_threadpool = inline  # type: ignore[assignment]
     fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
     try:
-        app = create_app(eng)
+        app = create_app(srv.host, list(srv.domains.values()))
 
         async def go(n: int) -> list[float]:
             transport = httpx.ASGITransport(app=app)
@@ -619,7 +620,7 @@ def main() -> None:
             paths = dict(pages)
             for name in slow:
                 print(f"\n== profile of {name} ({paths[name]}) ==")
-                print(_profile(eng, paths[name], args.profile_calls, args.profile_top))
+                print(_profile(srv, paths[name], args.profile_calls, args.profile_top))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from sentinel._cli.options import hoist_token
 from sentinel._cli.render import console
 from sentinel._cli.server import certs, serve, up
 from sentinel._cli.tokens import tokens
+from sentinel._cli.track import track
 from sentinel.fleet import SentinelError
 
 __all__ = ["cli", "main"]
@@ -102,7 +103,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = Connection(**options)
 
 
-for command in (serve, up, fleet, gpu, quarantine, directives, audit, certs, agent, tokens):
+for command in (serve, up, fleet, gpu, quarantine, directives, audit, certs, agent, tokens, track):
     cli.add_command(command)
 
 
