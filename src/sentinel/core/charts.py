@@ -59,9 +59,9 @@ def line_chart(
     t0, t1 = min(times), max(times)
     span = max((t1 - t0).total_seconds(), 1.0)
     lo, hi = y_range if y_range else (min(p[1] for p in pts), max(p[1] for p in pts))
-    if hi - lo < 1e-9:  # a flat series: centre it in a band of ±5 %
+    if hi - lo < 1e-9:  # a flat series: centre it in a band of ±5 % (never below 0 if it is not)
         pad = max(abs(lo) * 0.05, 1.0)
-        lo, hi = lo - pad, hi + pad
+        lo, hi = (lo - pad if lo < 0 else max(lo - pad, 0.0)), hi + pad
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(ts: datetime) -> float:
@@ -80,7 +80,7 @@ def line_chart(
         out.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
             f'<text class="tick" x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">'
-            f"{_fmt_value(v, hi - lo)}{escape(unit)}</text>"
+            f"{escape(_tick(v, hi - lo, max(abs(lo), abs(hi)), unit))}</text>"
         )
     for i in range(5):
         ts = t0 + (t1 - t0) * (i / 4)
@@ -116,6 +116,20 @@ def line_chart(
             )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def _tick(v: float, span: float, magnitude: float, unit: str) -> str:
+    """A tick label: the unit after a space, and large counts or bytes with a decimal prefix
+    (``39.7 MB``; a unit that has its own prefix, such as MiB or MHz, keeps its numbers)."""
+    scale, prefix = 1.0, ""
+    if unit.strip() in ("", "B", "B/s"):
+        scale, prefix = next(((f, p) for f, p in _PREFIXES if magnitude >= 10 * f), (1.0, ""))
+    number = _fmt_value(v / scale, span / scale)
+    suffix = prefix + unit.strip()
+    return f"{number} {suffix}" if suffix else number
 
 
 def _fmt_value(v: float, span: float) -> str:
