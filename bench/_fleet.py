@@ -53,8 +53,9 @@ def database(kind: str, pg_url: str = PG_URL) -> Iterator[str]:
 
 
 @contextmanager
-def server(url: str) -> Iterator[Any]:
-    """A real Sentinel server (gRPC + HTTP on free ports) on ``url``."""
+def server(url: str, domains: tuple[str, ...] = ()) -> Iterator[Any]:
+    """A real Sentinel server (gRPC + HTTP on free ports) on ``url``, hosting ``domains``
+    (default: every installed one)."""
     from sentinel.core.settings import ServerSettings
     from sentinel.server.app import SentinelServer
 
@@ -65,6 +66,7 @@ def server(url: str) -> Iterator[Any]:
             data_dir=Path(tmp) / "data",
             database_url=url,
             operator_tokens=(f"bench:{OPERATOR_TOKEN}",),
+            domains=domains,
         )
         srv = SentinelServer(settings).start()
         try:
@@ -118,10 +120,12 @@ def make_batches(
     seed: int,
     fail_ratio: float = 0.001,
     tag: str = "r",
+    at: float | None = None,
 ) -> list[agent_pb2.ProbeReportBatch]:
-    """``n_batches`` batches of ``size`` unique reports over ``uuids`` (round robin)."""
+    """``n_batches`` batches of ``size`` unique reports over ``uuids`` (round robin), stamped
+    ``at`` (epoch seconds; default now)."""
     rng = random.Random(seed)
-    now = time.time()
+    now = time.time() if at is None else at
     secs, nanos = int(now), int((now % 1) * 1e9)
     out = []
     k = rng.randrange(len(uuids))

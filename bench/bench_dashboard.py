@@ -210,7 +210,13 @@ def _populate(
         if k in round_at:
             r = round_at[k]
             for b in _fleet.make_batches(
-                uuids, -(-len(uuids) // BATCH), BATCH, seed=100 + r, fail_ratio=0.0, tag=f"r{r}"
+                uuids,
+                -(-len(uuids) // BATCH),
+                BATCH,
+                seed=100 + r,
+                fail_ratio=0.0,
+                tag=f"r{r}",
+                at=t,
             ):
                 futs.append(eng.submit_probe_results(b.reports))
             for chunk in _chunks(others):
@@ -496,6 +502,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--domains", default="", help="domains the server hosts, comma-separated (default: all)"
+    )
     parser.add_argument("--client", choices=["process", "thread"], default="process")
     parser.add_argument("--only", default="", help="comma-separated substrings of page names")
     parser.add_argument("--profile", choices=["slow", "all", "none"], default="slow")
@@ -512,7 +521,8 @@ def main() -> None:
         parser.error(f"--gpus must be at least {(TRACKED_HOST + 2) * args.per_host}")
 
     print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
-    with _fleet.database(args.database) as url, _fleet.server(url) as srv:
+    domains = tuple(d for d in args.domains.split(",") if d)
+    with _fleet.database(args.database) as url, _fleet.server(url, domains) as srv:
         eng = srv.engine
         hosts = _fleet.fleet(args.gpus, -(-args.gpus // args.per_host))
         uuids = [u for us in hosts.values() for u in us]
