@@ -33,6 +33,7 @@ up: $(SERVER_STAMP)
 
 test: $(TEST_STAMP) chromium
 	$(VENV)/bin/pytest -q
+	scripts/client_tests.sh
 
 check: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts

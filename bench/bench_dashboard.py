@@ -59,7 +59,7 @@ import sys
 import time
 import zlib
 from concurrent.futures import Future, wait
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -520,7 +520,9 @@ def main() -> None:
     if args.gpus < (TRACKED_HOST + 2) * args.per_host:
         parser.error(f"--gpus must be at least {(TRACKED_HOST + 2) * args.per_host}")
 
-    print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(
+        f"machine: {_fleet.machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", flush=True
+    )
     domains = tuple(d for d in args.domains.split(",") if d)
     with _fleet.database(args.database) as url, _fleet.server(url, domains) as srv:
         eng = srv.engine

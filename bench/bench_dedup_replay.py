@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +71,9 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(
+        f"machine: {_fleet.machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", flush=True
+    )
     print(
         f"{'database':<12}{'reports':>9}{'first pass/s':>14}{'replay dup':>12}"
         f"{'replay/s':>10}{'applied twice':>15}"

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
@@ -56,7 +56,7 @@ def main() -> None:
     spec = DemoSpec(
         hosts=args.hosts, gpus_per_host=args.gpus_per_host, fault_delay_s=args.fault_delay
     )
-    print(f"# bench_demo: {_fleet.machine()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"# bench_demo: {_fleet.machine()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"{spec.gpus} GPUs ({args.hosts} hosts × {args.gpus_per_host}), {args.minutes:g} min")
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-demo-") as tmp:
         settings = ServerSettings(grpc_port=0, http_port=0, data_dir=Path(tmp), log_level="WARNING")

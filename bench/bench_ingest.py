@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -309,7 +309,7 @@ def main() -> None:
     args.modes = [m for m in args.modes.split(",") if m]
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     need = _fleet.required_rate(args.target_gpus)
-    print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {_fleet.machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(
         f"fleet of {args.target_gpus:,} GPUs at the default schedule needs {need:,.0f} reports/s "
         f"(3x headroom: {3 * need:,.0f}/s)",

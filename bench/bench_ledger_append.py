@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import _fleet
 
 from sentinel.core.db import make_engine, migrate
 from sentinel.core.ledger import EntryType, Ledger, LedgerRecord
 
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 CALL = 500
 
 

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import grpc
@@ -227,7 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     kinds = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
     outages = [float(s) for s in args.outages.split(",") if s]
-    print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {_fleet.machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     rows = []
     for kind in kinds:
         for outage in outages:

@@ -26,7 +26,7 @@ import random
 import sys
 import time
 from concurrent.futures import wait
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -191,7 +191,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated substrings of query names")
     args = parser.parse_args()
     only = [o for o in args.only.split(",") if o]
-    print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(
+        f"machine: {_fleet.machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", flush=True
+    )
     with _fleet.database(args.database) as url, _fleet.server(url) as srv:
         eng = srv.engine
         hosts = _fleet.fleet(args.gpus, args.hosts)

@@ -11,13 +11,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sentinel.core.db import make_engine, migrate
 from sentinel.core.ledger import EntryType, Ledger, LedgerRecord, StoredEntry, canonical_bytes
 
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 GPUS = [f"GPU-{i:08x}-0000-0000-0000-000000000000" for i in range(64)]
 
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ BATCH = 500
 def _prefill(ledger: Any, entries: int) -> float:
     """Append ``entries`` probe-sized entries straight to the ledger; seconds taken."""
     began = time.perf_counter()
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     data = bytes(200)
     for first in range(0, entries, 5000):
         n = min(5000, entries - first)
@@ -108,7 +108,9 @@ def main() -> None:
     from sentinel.core.settings import ServerSettings
     from sentinel.server.app import SentinelServer
 
-    print(f"machine: {_fleet.machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(
+        f"machine: {_fleet.machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", flush=True
+    )
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
         settings = ServerSettings(
             grpc_port=0,

@@ -59,7 +59,7 @@ def _section(report: dict[str, Any], name: str, fn: Callable[[], Any]) -> None:
 
 def environment(backend: ProbeBackend) -> dict[str, Any]:
     env: dict[str, Any] = {
-        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "devices": [vars(d) for d in backend.devices()],

@@ -114,8 +114,8 @@ def test_unknown_gpu_exits_3(sentinel: Run) -> None:
     _failed(sentinel("gpu", "show", UNKNOWN), 3, UNKNOWN)
 
 
-def test_malformed_uuid_exits_4(sentinel: Run) -> None:
-    _failed(sentinel("gpu", "show", "not-a-gpu-uuid"), 4, "not-a-gpu-uuid")
+def test_malformed_uuid_is_not_found(sentinel: Run) -> None:
+    _failed(sentinel("gpu", "show", "not-a-gpu-uuid"), 3, "GPU-xxxxxxxx-xxxx")
 
 
 def test_condemning_needs_an_operator(sentinel: Run) -> None:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ BATCH = 8
 
 
 def _records(n: int, tag: str = "e") -> list[LedgerRecord]:
-    now = datetime(2026, 11, 26, tzinfo=UTC)
+    now = datetime(2026, 11, 26, tzinfo=timezone.utc)
     return [LedgerRecord(6, now, None, f"{tag}-{i}".encode()) for i in range(n)]
 
 

@@ -7,7 +7,7 @@ would, and :meth:`Ledger.verify` must name the first entry that no longer checks
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from hashlib import sha256
 from typing import Any
 
@@ -28,7 +28,7 @@ from sentinel.core.merkle import merkle_root
 from sentinel.core.meta import get_meta, get_or_create_secret, set_meta
 from sentinel.core.pagination import InvalidPageToken
 
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 BATCH = 4
 N = 20
 
@@ -76,7 +76,9 @@ def test_append_hashes_canonical_bytes_onto_the_chain(ledger: Ledger) -> None:
             record.gpu_uuid,
             record.data,
         )
-        ts_us = (record.timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        ts_us = (record.timestamp - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(
+            microseconds=1
+        )
         canonical = canonical_bytes(i, record.entry_type, ts_us, record.gpu_uuid, record.data)
         assert entry.previous_hash == previous
         assert entry.entry_hash == sha256(previous + canonical).digest()

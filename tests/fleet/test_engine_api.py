@@ -185,15 +185,26 @@ def test_fleet_filters(fleet: Fleet) -> None:
 
 def test_bad_input_is_refused_and_changes_nothing(fleet: Fleet) -> None:
     before = _ledger_len(fleet)
+    # A query names no GPU with an id that is malformed as much as with an unknown one.
     code, msg = _code(lambda: fleet.health("GPU-nonexistent-uuid"))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "GPU-xxxxxxxx-xxxx" in msg
+    assert code == grpc.StatusCode.NOT_FOUND and "GPU-xxxxxxxx-xxxx" in msg
     code, msg = _code(lambda: fleet.health(gpu_uuid(999)))
     assert code == grpc.StatusCode.NOT_FOUND and gpu_uuid(999) in msg
-    hist = fleet_pb2.GetGpuHistoryRequest(gpu_uuid=gpu_uuid(0))
-    hist.start_time.FromSeconds(2_000_000_000)
-    hist.end_time.FromSeconds(1_000_000_000)
-    code, msg = _code(lambda: fleet.api.GetGpuHistory(hist))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "after end_time" in msg
+    # An argument wrong whatever the fleet holds is refused first, even for an unknown GPU.
+    for uuid in (gpu_uuid(0), gpu_uuid(999), "GPU-nonexistent-uuid"):
+        hist = fleet_pb2.GetGpuHistoryRequest(gpu_uuid=uuid)
+        hist.start_time.FromSeconds(2_000_000_000)
+        hist.end_time.FromSeconds(1_000_000_000)
+        code, msg = _code(lambda hist=hist: fleet.api.GetGpuHistory(hist))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "after end_time" in msg
+    hist = fleet_pb2.GetGpuHistoryRequest(gpu_uuid=gpu_uuid(999))
+    assert _code(lambda: fleet.api.GetGpuHistory(hist))[0] == grpc.StatusCode.NOT_FOUND
+    # Writes still refuse an id that cannot be a GPU's.
+    bad = fleet_pb2.IssueQuarantineRequest(
+        gpu_uuid="GPU-nonexistent-uuid", action=types_pb2.QUARANTINE_ACTION_QUARANTINE, reason="r"
+    )
+    code, msg = _code(lambda: fleet.api.IssueQuarantine(bad, metadata=fleet.op))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "malformed GPU UUID" in msg
     forged = fleet_pb2.AuditQueryFilters(limit=1, page_token="eyJmb3JnZWQiOnRydWV9.AAAA")
     assert _code(lambda: fleet.api.QueryAuditTrail(forged))[0] == grpc.StatusCode.INVALID_ARGUMENT
     page = fleet.api.ListGpus(fleet_pb2.ListGpusRequest(limit=1))

@@ -54,6 +54,7 @@ EXPORTED = {
     "TrustGraphSnapshot",
     "ConfigUpdate",
     "ConfigAck",
+    "ConfigAckList",
     "ProbeScheduleEntry",
     "ProbeScheduleUpdate",
     "OverheadBudgetUpdate",
@@ -73,6 +74,7 @@ SYNC_METHODS = {
     "verify_chain",
     "get_trust_graph",
     "update_config",
+    "list_config_acks",
     "stream_events",
     "close",
 }

@@ -8,7 +8,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import grpc
@@ -36,7 +36,7 @@ from sentinel.fleet import (
 from sentinel.v1 import fleet_pb2, fleet_pb2_grpc, types_pb2
 
 GPU = "GPU-abcd1234-5678-9abc-def0-123456789abc"
-SNAPSHOT = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+SNAPSHOT = datetime(2025, 3, 1, 12, 30, tzinfo=timezone.utc)
 FAST = RetryConfig(initial_backoff_s=0.001, max_backoff_s=0.005)
 
 
@@ -195,6 +195,21 @@ class FakeFleet(fleet_pb2_grpc.FleetServiceServicer):
             )
         return types_pb2.ConfigAck(update_id=request.update_id, applied=True, config_version=4)
 
+    def ListConfigAcks(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._enter("ListConfigAcks", request, context)
+        return fleet_pb2.ListConfigAcksResponse(
+            update_id=request.update_id or "cfg-now",
+            config_version=4,
+            acks=[
+                types_pb2.ConfigAck(
+                    update_id="cfg-now", applied=True, component_id="gpu-01", config_version=4
+                ),
+                types_pb2.ConfigAck(
+                    update_id="cfg-now", component_id="gpu-02", error="no", config_version=3
+                ),
+            ],
+        )
+
     def StreamEvents(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         self._enter("StreamEvents", request, context)
         if self.streams:
@@ -280,7 +295,7 @@ def test_history_takes_naive_datetimes_as_utc(client: SentinelClient, fleet: Fak
     history = client.get_gpu_history(GPU, start_time=end - timedelta(days=7), end_time=end)
 
     request = fleet.requests["GetGpuHistory"]
-    assert request.end_time.ToDatetime(tzinfo=UTC) == end.replace(tzinfo=UTC)
+    assert request.end_time.ToDatetime(tzinfo=timezone.utc) == end.replace(tzinfo=timezone.utc)
     assert request.limit == 1000
     transition = history.state_transitions[0]
     assert (transition.from_state, transition.to_state) == (
@@ -348,6 +363,17 @@ def test_update_config_leaves_the_one_payload_rule_to_the_server(
         client.update_config(two)
     assert (ack.update_id, ack.applied, ack.config_version) == ("cfg-2", True, 4)
     assert fleet.requests["UpdateConfig"].threshold.value == 0.05
+
+
+def test_config_acks_are_listed_per_component(client: SentinelClient, fleet: FakeFleet) -> None:
+    acks = client.list_config_acks()
+
+    assert (acks.update_id, acks.config_version) == ("cfg-now", 4)
+    assert [(a.component_id, a.applied, a.error, a.config_version) for a in acks.acks] == [
+        ("gpu-01", True, "", 4),
+        ("gpu-02", False, "no", 3),
+    ]
+    assert client.list_config_acks("cfg-1").update_id == "cfg-1"
 
 
 def test_the_token_is_sent_as_bearer_metadata(client: SentinelClient, fleet: FakeFleet) -> None:
@@ -429,13 +455,22 @@ def test_unreachable_endpoint_raises_connection_error() -> None:
         client.query_fleet_health()
 
 
-def test_closed_and_wrong_kind_clients_say_what_to_do(client: SentinelClient) -> None:
-    with pytest.raises(TypeError, match="made with connect"):
-        asyncio.run(client.aquery_fleet_health())
+def test_a_connect_client_also_serves_the_async_twins(
+    client: SentinelClient, fleet: FakeFleet
+) -> None:
+    first = asyncio.run(client.aquery_fleet_health())
+    # A second event loop: the first loop's channel went with it, a new one opens.
+    graph = asyncio.run(client.aget_trust_graph())
+
+    assert first == client.query_fleet_health()
+    assert graph.total_gpus == 2
+    assert [m["authorization"] for m in fleet.metadata] == ["Bearer tok-jane"] * 3
     client.close()
     client.close()
     with pytest.raises(SentinelError, match="client is closed"):
         client.query_fleet_health()
+    with pytest.raises(SentinelError, match="client is closed"):
+        asyncio.run(client.aquery_fleet_health())
 
 
 def test_endpoint_token_and_retries_come_from_the_environment(
@@ -473,13 +508,23 @@ def test_stream_reconnects_after_unavailable(client: SentinelClient, fleet: Fake
         if len(received) == 3:
             client.close()
 
-    client.stream_events(on_directive, hostname_filter="gpu-rack-01")
+    client.stream_events(on_directive, hostname_filter="gpu-rack-01", reconnect=True)
 
     assert [d.directive_id for d in received] == ["d-1", "d-2", "d-3"]
     assert received[0].gpu == GpuIdentifier(uuid=GPU, hostname="gpu-rack-01")
     assert received[0].timestamp == SNAPSHOT
     assert fleet.calls["StreamEvents"] == 4
     assert fleet.requests["StreamEvents"].hostname_filter == "gpu-rack-01"
+
+
+def test_stream_returns_when_the_server_ends_it(client: SentinelClient, fleet: FakeFleet) -> None:
+    fleet.streams = [(["d-1"], grpc.StatusCode.UNAVAILABLE), (["d-2"], None), (["d-3"], None)]
+    received: list[str] = []
+
+    client.stream_events(lambda directive: received.append(directive.directive_id))
+
+    assert received == ["d-1", "d-2"]
+    assert fleet.calls["StreamEvents"] == 2
 
 
 def test_close_from_another_thread_ends_the_stream(
@@ -511,7 +556,7 @@ def test_stream_gives_up_when_the_server_keeps_ending_it(
     fleet.streams = [([], None)] * 4
 
     with pytest.raises(ConnectionError, match="ended the event stream 4 times"):
-        client.stream_events(lambda directive: None)
+        client.stream_events(lambda directive: None, reconnect=True)
     assert fleet.calls["StreamEvents"] == 4
 
 
@@ -538,6 +583,7 @@ CALLS: list[tuple[str, tuple[Any, ...]]] = [
     ("verify_chain", (SNAPSHOT, None, 1, 9, False)),
     ("get_trust_graph", ()),
     ("update_config", (ConfigUpdate(update_id="c", overhead_budget=OverheadBudgetUpdate()),)),
+    ("list_config_acks", ("cfg-1",)),
 ]
 
 
@@ -612,11 +658,24 @@ async def test_async_deadline(fleet: FakeFleet) -> None:
     assert fleet.calls["QueryFleetHealth"] == 2
 
 
-async def test_async_client_refuses_sync_use(aclient: SentinelClient) -> None:
-    with pytest.raises(TypeError, match="made with aconnect"):
-        aclient.query_fleet_health()
-    with pytest.raises(TypeError, match="made with aconnect"), aclient:
+async def test_an_aconnect_client_also_serves_sync_calls_from_a_thread(
+    aclient: SentinelClient, fleet: FakeFleet
+) -> None:
+    summary = await asyncio.to_thread(aclient.query_fleet_health)
+
+    assert summary == await aclient.aquery_fleet_health()
+    assert [m["authorization"] for m in fleet.metadata] == ["Bearer tok-jane"] * 2
+    with aclient:
         pass
+    with pytest.raises(SentinelError, match="client is closed"):
+        await aclient.aquery_fleet_health()
+    with pytest.raises(SentinelError, match="client is closed"):
+        await asyncio.to_thread(aclient.query_fleet_health)
+
+
+async def test_an_asyncio_channel_serves_only_its_own_open_loop(aclient: SentinelClient) -> None:
+    with pytest.raises(RuntimeError, match="one client per event loop"):
+        await asyncio.to_thread(asyncio.run, aclient.aget_trust_graph())
 
 
 async def test_async_stream_reconnects_and_awaits_a_coroutine_callback(
@@ -630,7 +689,7 @@ async def test_async_stream_reconnects_and_awaits_a_coroutine_callback(
         if len(received) == 2:
             await aclient.aclose()
 
-    await aclient.astream_events(on_directive)
+    await aclient.astream_events(on_directive, reconnect=True)
 
     assert received == ["d-1", "d-2"]
     assert fleet.calls["StreamEvents"] == 3
@@ -651,6 +710,18 @@ async def test_async_stream_takes_a_plain_callback_and_ends_on_aclose(
     await asyncio.wait_for(stream, 5)
     assert received == ["d-1"]
     assert fleet.requests["StreamEvents"].hostname_filter == "h"
+
+
+async def test_async_stream_returns_when_the_server_ends_it(
+    aclient: SentinelClient, fleet: FakeFleet
+) -> None:
+    fleet.streams = [(["d-1"], None), (["d-2"], None)]
+    received: list[str] = []
+
+    await aclient.astream_events(lambda d: received.append(d.directive_id))
+
+    assert received == ["d-1"]
+    assert fleet.calls["StreamEvents"] == 1
 
 
 async def test_async_stream_task_cancellation_propagates(

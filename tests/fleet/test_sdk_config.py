@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from sentinel.fleet import ClientConfig, RetryConfig, SentinelClient, TlsConfig
+from sentinel.fleet.config import SDK_LOGGER
 
 ENV = (
     "SENTINEL_ENDPOINT",
@@ -29,8 +30,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No SENTINEL_* variable from the caller's shell, and the SDK logger's level restored."""
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
-    sdk_logger = logging.getLogger("sentinel.fleet")
+    sdk_logger = logging.getLogger(SDK_LOGGER)
     level = sdk_logger.level
+    sdk_logger.setLevel(logging.NOTSET)
     yield
     sdk_logger.setLevel(level)
 
@@ -66,14 +68,19 @@ def test_retry_defaults_are_the_seeds() -> None:
     ]
 
 
-def test_backoff_is_full_jitter_under_a_growing_capped_ceiling() -> None:
+def test_backoff_is_jittered_around_the_documented_growing_capped_value() -> None:
     config = RetryConfig(initial_backoff_s=0.1, max_backoff_s=1.0, backoff_multiplier=2.0)
     rng = random.Random(7)
 
-    for attempt, ceiling in [(0, 0.1), (1, 0.2), (3, 0.8), (4, 1.0), (10_000, 1.0)]:
+    for attempt, nominal in [(0, 0.1), (1, 0.2), (3, 0.8)]:
         draws = [config.backoff(attempt, rng) for _ in range(200)]
-        assert 0 <= min(draws) < ceiling / 4
-        assert ceiling * 3 / 4 < max(draws) <= ceiling
+        assert nominal * 0.8 <= min(draws) < nominal * 0.85
+        assert nominal * 1.15 < max(draws) <= nominal * 1.2
+        assert nominal * 0.95 < sum(draws) / len(draws) < nominal * 1.05
+    for attempt in (4, 10_000):
+        draws = [config.backoff(attempt, rng) for _ in range(200)]
+        assert 0.8 <= min(draws) < 0.85
+        assert max(draws) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -95,6 +102,27 @@ def test_defaults_without_environment() -> None:
     assert config == ClientConfig(endpoint="localhost:50051")
     assert config.retry_config.max_retries == 3
     assert config.default_timeout == 30.0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "insecure", "tls"),
+    [
+        ("sentinel.internal", "sentinel.internal:50051", "sentinel.internal:443"),
+        ("10.0.0.7", "10.0.0.7:50051", "10.0.0.7:443"),
+        ("[::1]", "[::1]:50051", "[::1]:443"),
+        ("::1", "[::1]:50051", "[::1]:443"),
+        ("sentinel.internal:8443", "sentinel.internal:8443", "sentinel.internal:8443"),
+        ("[::1]:7000", "[::1]:7000", "[::1]:7000"),
+        ("dns:///sentinel.internal:1234", "dns:///sentinel.internal:1234", None),
+        ("unix:/run/sentinel.sock", "unix:/run/sentinel.sock", None),
+    ],
+)
+def test_an_endpoint_without_a_port_gets_the_transports_default(
+    endpoint: str, insecure: str, tls: str | None, pem: Path
+) -> None:
+    assert ClientConfig.from_env(endpoint).endpoint == insecure
+    secure = ClientConfig.from_env(endpoint, tls_config=TlsConfig(ca_cert_path=str(pem)))
+    assert secure.endpoint == (tls or insecure)
 
 
 def test_environment_fills_what_is_not_passed(
@@ -163,16 +191,24 @@ def test_malformed_variables_are_named(
 
 
 def test_log_level_applies_to_the_sdk_logger_on_connect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SENTINEL_LOG_LEVEL", "ERROR")
+    logging.getLogger(SDK_LOGGER).setLevel(logging.DEBUG)
+    monkeypatch.setenv("SENTINEL_LOG_LEVEL", "error")
 
     SentinelClient.connect("127.0.0.1:1").close()
 
-    assert logging.getLogger("sentinel.fleet").level == logging.ERROR
+    assert logging.getLogger(SDK_LOGGER).level == logging.ERROR
 
 
-def test_an_unset_log_level_leaves_the_logger_alone() -> None:
-    logging.getLogger("sentinel.fleet").setLevel(logging.INFO)
+def test_an_unset_log_level_defaults_to_warning() -> None:
+    SentinelClient.connect("127.0.0.1:1").close()
+
+    assert logging.getLogger(SDK_LOGGER).level == logging.WARNING
+    assert logging.getLogger("sentinel.fleet").level == logging.NOTSET
+
+
+def test_an_unset_log_level_keeps_a_level_the_application_chose() -> None:
+    logging.getLogger(SDK_LOGGER).setLevel(logging.DEBUG)
 
     SentinelClient.connect("127.0.0.1:1").close()
 
-    assert logging.getLogger("sentinel.fleet").level == logging.INFO
+    assert logging.getLogger(SDK_LOGGER).level == logging.DEBUG

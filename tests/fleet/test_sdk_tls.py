@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ def _certificate(
     extend: Callable[[x509.CertificateBuilder], x509.CertificateBuilder],
 ) -> x509.Certificate:
     issuer_name, issuer_key = issuer or (subject, key)
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum
 from typing import Any
 
@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from pydantic import BaseModel, ValidationError
 
 from sentinel.fleet import types
-from sentinel.fleet._convert import from_message, to_message
+from sentinel.fleet._convert import _is_repeated, from_message, to_message
 from sentinel.fleet.types import (
     ApprovalStatus,
     AuditEntry,
@@ -21,6 +21,7 @@ from sentinel.fleet.types import (
     AuditQueryResponse,
     ChainVerificationResult,
     ConfigAck,
+    ConfigAckList,
     ConfigUpdate,
     CorrelationEvent,
     DirectiveResponse,
@@ -49,7 +50,7 @@ from sentinel.fleet.types import (
 )
 from sentinel.v1 import fleet_pb2, types_pb2
 
-WHEN = datetime(2025, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)
+WHEN = datetime(2025, 3, 1, 12, 30, 5, 123456, tzinfo=timezone.utc)
 
 # The seed's enum tables: each name's position is its integer value.
 SEED_ENUMS: dict[type[IntEnum], str] = {
@@ -254,11 +255,20 @@ SAMPLES: list[BaseModel] = [
         threshold=THRESHOLD,
     ),
     ConfigAck(update_id="cfg-1", applied=True, component_id="h1", error="-", config_version=4),
+    ConfigAckList(
+        update_id="cfg-1",
+        config_version=4,
+        acks=[
+            ConfigAck(update_id="c", applied=True, component_id="h", error="-", config_version=5)
+        ],
+    ),
 ]
 
 
 def _proto_class(model: type[BaseModel]) -> type[Message]:
-    name = {"ListGpusResult": "ListGpusResponse"}.get(model.__name__, model.__name__)
+    name = {"ListGpusResult": "ListGpusResponse", "ConfigAckList": "ListConfigAcksResponse"}.get(
+        model.__name__, model.__name__
+    )
     return getattr(types_pb2, name, None) or getattr(fleet_pb2, name)  # type: ignore[no-any-return]
 
 
@@ -270,7 +280,7 @@ def _unset_fields(message: Message, path: str = "") -> list[str]:
             missing.append(path + field.name)
         elif field.message_type is not None and field.message_type.name != "Timestamp":
             value = getattr(message, field.name)
-            for item in value if field.is_repeated else [value]:
+            for item in value if _is_repeated(field) else [value]:
                 missing += _unset_fields(item, f"{path}{field.name}.")
     return missing
 
@@ -318,7 +328,7 @@ def test_unset_timestamps_and_messages_become_none() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (datetime(2025, 3, 1, 12), datetime(2025, 3, 1, 12, tzinfo=UTC)),
+        (datetime(2025, 3, 1, 12), datetime(2025, 3, 1, 12, tzinfo=timezone.utc)),
         (datetime(2025, 3, 1, 14, tzinfo=timezone(timedelta(hours=2))), datetime(2025, 3, 1, 12)),
     ],
 )
@@ -326,9 +336,9 @@ def test_datetimes_are_normalised_to_utc(given: datetime, expected: datetime) ->
     filters = AuditQueryFilters(start_time=given)
     message = to_message(fleet_pb2.AuditQueryFilters, filters)
 
-    assert filters.start_time == expected.replace(tzinfo=UTC)
+    assert filters.start_time == expected.replace(tzinfo=timezone.utc)
     assert filters.start_time is not None
-    assert filters.start_time.tzinfo is UTC
+    assert filters.start_time.tzinfo is timezone.utc
     assert message.start_time.ToDatetime() == expected.replace(tzinfo=None)
 
 

@@ -516,7 +516,7 @@ def test_error_handling(plain: Any, capsys: pytest.CaptureFixture[str]) -> None:
         print(f"Cannot reach SENTINEL: {e}")
     assert health is None
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("SENTINEL error (code=StatusCode.INVALID_ARGUMENT): malformed GPU")
+    assert out[0].startswith("GPU not found: GPU GPU-nonexistent-uuid not found")
     assert out[1] == "GPU not found: GPU GPU-eeee1111-2222-3333-4444-555566667777 not found"
     assert out[2].startswith("Cannot reach SENTINEL: ")
 
@@ -529,6 +529,40 @@ def test_environment_variables(tls: Any, pki: Any, monkeypatch: pytest.MonkeyPat
     client = SentinelClient.connect()
     assert client.query_fleet_health().total_gpus == 5
     client.close()
+
+
+def test_sync_call_from_async_code(tls: Any, pki: Any) -> None:
+    async def main() -> Any:
+        client = await SentinelClient.aconnect(
+            tls.address, tls_config=TlsConfig(ca_cert_path=str(pki.ca_cert))
+        )
+        # Acceptable but not recommended:
+        result = await asyncio.to_thread(client.query_fleet_health)
+        await client.aclose()
+        return result
+
+    assert asyncio.run(main()).total_gpus == 5
+
+
+def test_debug_logging(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    root = logging.getLogger()
+    root_level, root_handlers = root.level, list(root.handlers)
+    try:
+        logging.basicConfig(level=logging.DEBUG)
+        logging.getLogger("sentinel.fleet.client").setLevel(logging.DEBUG)
+        client = SentinelClient.connect(
+            "127.0.0.1:1", retry_config=RetryConfig(max_retries=1, initial_backoff_s=0.01)
+        )
+        with pytest.raises(ConnectionError):
+            client.query_fleet_health()
+        client.close()
+        assert "UNAVAILABLE" in caplog.text and "retry 1 of 1" in caplog.text
+    finally:
+        logging.getLogger("sentinel.fleet.client").setLevel(logging.NOTSET)
+        root.setLevel(root_level)
+        root.handlers[:] = root_handlers
 
 
 def test_training_preflight(tls: Any, pki: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,8 +14,6 @@ from urllib.request import Request, urlopen
 
 from sentinel_testing import OPERATOR_TOKEN, start_server
 
-from sentinel.runs._demo import synthetic_csv
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -51,6 +49,9 @@ def start_runs_server(tmp_path: Path, db_url: str, settings: Any = None) -> tupl
 
 
 def csv_text(seconds: int = 120, gpus: int = 1) -> str:
+    """A plausible run's CSV (the demo's generator, which lives on the server side)."""
+    from sentinel.runs._demo import synthetic_csv
+
     return synthetic_csv(seconds, cores=2.0, memory_mib=4000, gpus=gpus, start=1.7e9, seed=7)
 
 

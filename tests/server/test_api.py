@@ -263,10 +263,13 @@ def test_openapi_documents_the_endpoints(http: httpx.Client) -> None:
     approve = paths["/api/v1/directives/{directive_id}/approve"]["post"]
     assert {"400", "401", "403", "404", "503"} <= set(approve["responses"])
     assert "GpuTable" in schema["components"]["schemas"]
-    # Invalid input is answered 400 with an ErrorBody, so that is what the schema says.
+    # Invalid input is answered 400 with an ErrorBody, so that is what the schema says; a
+    # 422 is documented only where a domain answers it itself, with an ErrorBody too.
     for path, item in paths.items():
         for method, operation in item.items():
-            assert "422" not in operation["responses"], (method, path)
+            own = operation["responses"].get("422")
+            if own is not None:
+                assert "ErrorBody" in str(own) and "HTTPValidationError" not in str(own), path
             if operation.get("parameters") or operation.get("requestBody"):
                 bad = operation["responses"]["400"]["content"]["application/json"]["schema"]
                 assert bad == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
@@ -356,7 +359,7 @@ def test_bulk_review_reports_each_directive_and_one_refusal_fails_no_other(
 
 
 def test_audit_rows_print_absurd_scores_readably() -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     from sentinel.core.ledger import EntryType, StoredEntry
     from sentinel.fleet.views import _audit_row, readable
@@ -376,7 +379,7 @@ def test_audit_rows_print_absurd_scores_readably() -> None:
     entry = StoredEntry(
         entry_id=1,
         entry_type=EntryType.ANOMALY_EVENT,
-        timestamp=datetime.now(UTC),
+        timestamp=datetime.now(timezone.utc),
         gpu_uuid=gpu_uuid(1),
         data=report.SerializeToString(),
         previous_hash=b"\0" * 32,

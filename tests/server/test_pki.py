@@ -59,7 +59,7 @@ def test_leaf_certificates_are_signed_by_the_ca(
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert dt.timedelta(days=365) <= lifetime <= dt.timedelta(days=366)
-    assert cert.not_valid_before_utc <= dt.datetime.now(dt.UTC) < cert.not_valid_after_utc
+    assert cert.not_valid_before_utc <= dt.datetime.now(dt.timezone.utc) < cert.not_valid_after_utc
 
 
 def test_server_certificate_names_every_hostname(pki: DevPki) -> None:

@@ -85,7 +85,7 @@ def test_rest_reads_and_errors(fleet_server: Any) -> None:
     )
     assert missing.status_code == 404 and "not found" in missing.json()["error"]
     bad = httpx.get(f"{fleet_server.http_url}/api/v1/gpus/not-a-gpu")
-    assert bad.status_code == 400 and "GPU-xxxxxxxx" in bad.json()["error"]
+    assert bad.status_code == 404 and "GPU-xxxxxxxx" in bad.json()["error"]  # names no GPU
     fleet = httpx.get(f"{fleet_server.http_url}/api/v1/fleet").json()
     assert fleet["total_gpus"] == 0
     assert "/api/v1/fleet" in httpx.get(f"{fleet_server.http_url}/openapi.json").json()["paths"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import click
 from rich.panel import Panel
@@ -187,7 +187,7 @@ def history(
     conn: Connection, uuid: str, since: datetime, until: datetime | None, limit: int
 ) -> None:
     """State transitions, correlations and reliability of one GPU over a time range."""
-    end = until or datetime.now(UTC)
+    end = until or datetime.now(timezone.utc)
     transitions: list[StateTransition] = []
     correlations: list[CorrelationEvent] = []
     scores: list[float] = []

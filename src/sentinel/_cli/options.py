@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ class Moment(click.ParamType):
         text = str(value).strip()
         ago = _AGO.fullmatch(text)
         if ago:
-            return datetime.now(UTC) - timedelta(**{_UNITS[ago[2]]: int(ago[1])})
+            return datetime.now(timezone.utc) - timedelta(**{_UNITS[ago[2]]: int(ago[1])})
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
@@ -36,7 +36,7 @@ class Moment(click.ParamType):
                 param,
                 ctx,
             )
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 MOMENT = Moment()

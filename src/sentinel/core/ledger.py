@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import IntEnum
 from hashlib import sha256
 from multiprocessing import get_context
@@ -63,7 +63,7 @@ GENESIS_HASH = bytes(32)
 _HEAD_KEY = "ledger_head"
 _BATCH_SIZE_KEY = "ledger_batch_size"
 _TOKEN_SECRET_KEY = "page_token_secret"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
 _MAX_LIMIT = 1000
 _FETCH_ROWS = 20_000
@@ -470,7 +470,7 @@ class Ledger:
         rows: list[tuple[Any, ...]] = []
         hashes: list[bytes] = []
         batches: list[dict[str, Any]] = []
-        now_us = _to_us(datetime.now(UTC))
+        now_us = _to_us(datetime.now(timezone.utc))
         for record in records:
             entry_id += 1
             _check(record)

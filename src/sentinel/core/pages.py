@@ -9,7 +9,7 @@ pages.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ def age(ts: datetime | None) -> str:
     """How long ago ``ts`` was, in the largest unit that reads well ("3.5 h ago")."""
     if ts is None:
         return "never"
-    s = (datetime.now(UTC) - ts).total_seconds()
+    s = (datetime.now(timezone.utc) - ts).total_seconds()
     if s < 60:
         return f"{max(s, 0):.0f} s ago"
     if s < 3600:

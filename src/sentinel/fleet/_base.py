@@ -21,12 +21,13 @@ import grpc
 
 from sentinel.fleet._convert import from_message, to_message
 from sentinel.fleet._retry import Retrier
-from sentinel.fleet.config import ClientConfig
+from sentinel.fleet.config import SDK_LOGGER, ClientConfig
 from sentinel.fleet.types import (
     AuditQueryFilters,
     AuditQueryResponse,
     ChainVerificationResult,
     ConfigAck,
+    ConfigAckList,
     ConfigUpdate,
     DirectiveResponse,
     FleetHealthSummary,
@@ -65,8 +66,11 @@ class BaseClient:
             (("authorization", f"Bearer {config.token}"),) if config.token else ()
         )
         self._rng = random.Random()
+        sdk_logger = logging.getLogger(SDK_LOGGER)
         if config.log_level is not None:
-            logging.getLogger("sentinel.fleet").setLevel(config.log_level)
+            sdk_logger.setLevel(config.log_level)
+        elif sdk_logger.level == logging.NOTSET:
+            sdk_logger.setLevel(logging.WARNING)
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         """Channel credentials from the TLS settings; ``None`` for an insecure channel."""
@@ -241,6 +245,11 @@ class BaseClient:
         """``UpdateConfig``."""
         request = to_message(types_pb2.ConfigUpdate, update)
         return UnaryCall("UpdateConfig", request, partial(from_message, model=ConfigAck))
+
+    def list_config_acks(self, update_id: str) -> UnaryCall[ConfigAckList]:
+        """``ListConfigAcks``."""
+        request = fleet_pb2.ListConfigAcksRequest(update_id=update_id)
+        return UnaryCall("ListConfigAcks", request, partial(from_message, model=ConfigAckList))
 
     def stream_request(self, hostname_filter: str, action_filter: QuarantineAction) -> Any:
         """The ``StreamEvents`` request."""

@@ -8,7 +8,7 @@ datetime (unset: ``None``), an unset sub-message as ``None``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import timezone
 from typing import Any, TypeVar
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -19,6 +19,15 @@ _M = TypeVar("_M", bound=BaseModel)
 _P = TypeVar("_P", bound=Message)
 
 _TIMESTAMP = "google.protobuf.Timestamp"
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    # ``is_repeated`` arrived with protobuf 6 and ``label`` is deprecated there; the SDK
+    # also runs on protobuf 4.25, which has only ``label``.
+    is_repeated = getattr(field, "is_repeated", None)
+    if is_repeated is None:
+        return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+    return bool(is_repeated)
 
 
 def _is_message(field: FieldDescriptor) -> bool:
@@ -34,7 +43,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
         value = getattr(message, field.name)
-        if field.is_repeated:
+        if _is_repeated(field):
             if _is_message(field):
                 values[field.name] = [message_to_dict(item) for item in value]
             else:
@@ -42,7 +51,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         elif _is_message(field) and not message.HasField(field.name):
             values[field.name] = None
         elif _is_timestamp(field):
-            values[field.name] = value.ToDatetime(tzinfo=UTC)
+            values[field.name] = value.ToDatetime(tzinfo=timezone.utc)
         elif _is_message(field):
             values[field.name] = message_to_dict(value)
         else:
@@ -67,7 +76,7 @@ def _fill(message: Message, values: Mapping[str, Any] | BaseModel) -> None:
         if value is None:
             continue
         target = getattr(message, name)
-        if field.is_repeated:
+        if _is_repeated(field):
             if _is_message(field):
                 for item in value:
                     _fill(target.add(), item)

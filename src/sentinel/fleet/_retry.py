@@ -7,10 +7,10 @@ import random
 
 import grpc
 
-from sentinel.fleet.config import RetryConfig
+from sentinel.fleet.config import SDK_LOGGER, RetryConfig
 from sentinel.fleet.errors import ConnectionError, from_rpc_error
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(SDK_LOGGER)
 
 
 class Retrier:

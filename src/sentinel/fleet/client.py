@@ -8,21 +8,23 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType, TracebackType
-from typing import Any, Self, TypeVar
+from types import TracebackType
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 
 from sentinel.fleet._base import BaseClient, UnaryCall
-from sentinel.fleet.config import ClientConfig, RetryConfig, TlsConfig
+from sentinel.fleet.config import SDK_LOGGER, ClientConfig, RetryConfig, TlsConfig
 from sentinel.fleet.errors import SentinelError
 from sentinel.fleet.types import (
     AuditQueryFilters,
     AuditQueryResponse,
     ChainVerificationResult,
     ConfigAck,
+    ConfigAckList,
     ConfigUpdate,
     DirectiveResponse,
     FleetHealthSummary,
@@ -38,30 +40,46 @@ from sentinel.v1.fleet_pb2_grpc import FleetServiceStub
 
 __all__ = ["SentinelClient"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(SDK_LOGGER)
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _AioChannel:
+    """A ``grpc.aio`` channel and its stub; such a channel serves only the loop it was
+    opened in."""
+
+    channel: Any
+    stub: FleetServiceStub
+    loop: asyncio.AbstractEventLoop
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class SentinelClient:
     """Client of the Sentinel fleet API (``sentinel.v1.FleetService``).
 
-    Create it with ``connect`` for synchronous use or ``await aconnect`` for asyncio;
-    a client serves only the methods of its kind (``query_gpu_health`` or
-    ``aquery_gpu_health``). Every unary call has a ``default_timeout`` deadline, is
-    retried with backoff on the retryable status codes only, and raises
-    ``SentinelError`` subclasses.
+    ``connect`` and ``await aconnect`` make the same client: both serve the synchronous
+    methods (``query_gpu_health``, also from ``asyncio.to_thread``) and their awaitable
+    ``a``-prefixed twins, each over a channel of its kind opened on first use. An
+    asyncio channel belongs to the event loop that opened it; use one client per loop.
+    Every unary call has a ``default_timeout`` deadline, is retried with backoff on the
+    retryable status codes only, and raises ``SentinelError`` subclasses.
     """
 
-    def __init__(self, base: BaseClient, channel: Any, *, asynchronous: bool) -> None:
-        """Wraps an open channel; use ``connect`` or ``aconnect`` instead."""
+    def __init__(self, base: BaseClient) -> None:
+        """Wraps the shared client core; use ``connect`` or ``aconnect`` instead."""
         self._base = base
-        self._channel = channel
-        self._stub = FleetServiceStub(channel)
-        self._asynchronous = asynchronous
+        self._lock = threading.RLock()
         self._closed = threading.Event()
-        self._lock = threading.Lock()
-        self._close_signal = asyncio.Event()
+        self._sync: tuple[Any, FleetServiceStub] | None = None
+        self._aio: _AioChannel | None = None
+        self._sleepers: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self._closing: set[asyncio.Future[None]] = set()
 
     @classmethod
     def connect(
@@ -74,10 +92,12 @@ class SentinelClient:
         options: Sequence[tuple[str, Any]] | None = None,
         token: str | None = None,
     ) -> SentinelClient:
-        """Creates a synchronous client; the connection is made on the first call.
+        """Creates a client and its synchronous channel; the connection is made on the
+        first call.
 
         Args:
             endpoint: ``host:port`` of the gRPC gateway; default ``SENTINEL_ENDPOINT``.
+                Without a port, 50051 (insecure) or 443 (TLS).
             tls_config: TLS credentials; default from ``SENTINEL_CA_CERT``,
                 ``SENTINEL_CLIENT_CERT`` and ``SENTINEL_CLIENT_KEY``, else insecure.
             retry_config: Retry behaviour; default 3 retries (``SENTINEL_MAX_RETRIES``).
@@ -89,17 +109,20 @@ class SentinelClient:
         Raises:
             ValueError: No endpoint is given or set, or a setting is malformed.
         """
-        base = BaseClient(
-            ClientConfig.from_env(
-                endpoint,
-                tls_config=tls_config,
-                retry_config=retry_config,
-                default_timeout=default_timeout,
-                options=options,
-                token=token,
+        client = cls(
+            BaseClient(
+                ClientConfig.from_env(
+                    endpoint,
+                    tls_config=tls_config,
+                    retry_config=retry_config,
+                    default_timeout=default_timeout,
+                    options=options,
+                    token=token,
+                )
             )
         )
-        return cls._open(base, grpc, asynchronous=False)
+        client._sync_stub()
+        return client
 
     @classmethod
     async def aconnect(
@@ -112,51 +135,93 @@ class SentinelClient:
         options: Sequence[tuple[str, Any]] | None = None,
         token: str | None = None,
     ) -> SentinelClient:
-        """Creates an asyncio client; same arguments as ``connect``."""
-        base = BaseClient(
-            ClientConfig.from_env(
-                endpoint,
-                tls_config=tls_config,
-                retry_config=retry_config,
-                default_timeout=default_timeout,
-                options=options,
-                token=token,
+        """Creates a client and its asyncio channel in the running loop; same arguments
+        as ``connect``."""
+        client = cls(
+            BaseClient(
+                ClientConfig.from_env(
+                    endpoint,
+                    tls_config=tls_config,
+                    retry_config=retry_config,
+                    default_timeout=default_timeout,
+                    options=options,
+                    token=token,
+                )
             )
         )
-        return cls._open(base, grpc.aio, asynchronous=True)
+        client._aio_stub()
+        return client
 
-    @classmethod
-    def _open(cls, base: BaseClient, channels: ModuleType, *, asynchronous: bool) -> SentinelClient:
-        return cls(base, base.channel(channels), asynchronous=asynchronous)
-
-    def _check_kind(self, *, asynchronous: bool) -> None:
-        if asynchronous == self._asynchronous:
-            return
-        if self._asynchronous:
-            raise TypeError(
-                "this SentinelClient was made with aconnect(); await its a-prefixed methods "
-                "(e.g. aquery_gpu_health), or make a client with SentinelClient.connect()"
-            )
-        raise TypeError(
-            "this SentinelClient was made with connect(); call its synchronous methods "
-            "(e.g. query_gpu_health), or make a client with await SentinelClient.aconnect()"
-        )
-
-    def _check(self, *, asynchronous: bool) -> None:
-        self._check_kind(asynchronous=asynchronous)
+    def _check_open(self) -> None:
         if self._closed.is_set():
             raise SentinelError(
                 "the client is closed; make a new one with SentinelClient.connect() or aconnect()",
                 grpc.StatusCode.CANCELLED,
             )
 
+    def _sync_stub(self) -> FleetServiceStub:
+        with self._lock:
+            self._check_open()
+            if self._sync is None:
+                channel = self._base.channel(grpc)
+                self._sync = (channel, FleetServiceStub(channel))
+            return self._sync[1]
+
+    def _aio_stub(self) -> FleetServiceStub:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._check_open()
+            aio = self._aio
+            if aio is not None and aio.loop is not loop:
+                if not aio.loop.is_closed():
+                    raise RuntimeError(
+                        "this SentinelClient's asyncio channel belongs to another event loop "
+                        "that is still open; make one client per event loop "
+                        "(await SentinelClient.aconnect() inside this one)"
+                    )
+                aio = None  # its loop is gone, and the channel with it
+            if aio is None:
+                channel = self._base.channel(grpc.aio)
+                aio = self._aio = _AioChannel(channel, FleetServiceStub(channel), loop)
+            return aio.stub
+
+    def _detach(self) -> tuple[Any, _AioChannel | None]:
+        """Marks the client closed and hands over its channels and sleepers to close."""
+        with self._lock:
+            self._closed.set()
+            sync, self._sync = self._sync, None
+            aio, self._aio = self._aio, None
+            sleepers, self._sleepers = self._sleepers, set()
+        for loop, future in sleepers:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_wake, future)
+        if sync is not None:
+            sync[0].close()
+        return sync, aio
+
+    def _close_elsewhere(self, aio: _AioChannel) -> None:
+        """Closes an asyncio channel from outside a coroutine of its loop."""
+        if aio.loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is aio.loop:
+            task = running.create_task(aio.channel.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        elif aio.loop.is_running():
+            asyncio.run_coroutine_threadsafe(aio.channel.close(), aio.loop)
+        else:
+            aio.loop.run_until_complete(aio.channel.close())
+
     # -- synchronous ------------------------------------------------------------------
 
     def _call(self, call: UnaryCall[_T]) -> _T:
-        self._check(asynchronous=False)
-        method = getattr(self._stub, call.rpc)
         retrier = self._base.retrier()
         while True:
+            method = getattr(self._sync_stub(), call.rpc)
             try:
                 response = method(
                     call.request,
@@ -165,7 +230,6 @@ class SentinelClient:
                 )
             except grpc.RpcError as err:
                 self._closed.wait(retrier.delay_after(err))
-                self._check(asynchronous=False)
             else:
                 return call.parse(response)
 
@@ -276,28 +340,50 @@ class SentinelClient:
         """
         return self._call(self._base.update_config(update))
 
+    def list_config_acks(self, update_id: str = "") -> ConfigAckList:
+        """Returns each agent's acknowledgement of an update (empty: the current config).
+
+        ``update_config`` answers for the engine as soon as it stored the update; this
+        says which agents have applied it, refused it (with their error) or not yet.
+
+        Raises:
+            NotFoundError: No update has ``update_id``.
+        """
+        return self._call(self._base.list_config_acks(update_id))
+
     def stream_events(
         self,
         callback: Callable[[QuarantineDirective], None],
         hostname_filter: str = "",
         action_filter: QuarantineAction = QuarantineAction.UNSPECIFIED,
+        *,
+        reconnect: bool = False,
     ) -> None:
-        """Calls ``callback`` with each directive as it is issued, until ``close()``.
+        """Calls ``callback`` with each directive as it is issued.
 
-        Reconnects with backoff when the stream fails with a retryable code or the
-        server ends it.
+        Blocks until ``close()``, until the server ends the stream, or until a
+        non-retryable error. Transient failures (the retryable status codes) reopen the
+        stream with backoff.
+
+        Args:
+            callback: Called with each directive, in the order they were issued.
+            hostname_filter: Only directives for this host; empty for all.
+            action_filter: Only directives with this action; ``UNSPECIFIED`` for all.
+            reconnect: Also reopen the stream when the server ends it (a gateway
+                restart), instead of returning; ``max_retries`` ends in a row without a
+                directive raise ``ConnectionError``.
 
         Raises:
             SentinelError: A non-retryable failure, or the retries are used up.
         """
-        self._check(asynchronous=False)
         request = self._base.stream_request(hostname_filter, action_filter)
         retrier = self._base.retrier()
+        self._sync_stub()
         while True:
             with self._lock:
                 if self._closed.is_set():
                     return
-                stream = self._stub.StreamEvents(request, metadata=self._base.metadata)
+                stream = self._sync_stub().StreamEvents(request, metadata=self._base.metadata)
             failure: grpc.RpcError | None = None
             try:
                 for message in stream:
@@ -309,19 +395,20 @@ class SentinelClient:
                 stream.cancel()
             if self._closed.is_set():
                 return
+            if failure is None and not reconnect:
+                return
             delay = retrier.delay_after(failure) if failure else retrier.delay_after_stream_end()
             logger.info("reconnecting the event stream in %.3fs", delay)
             self._closed.wait(delay)
 
     def close(self) -> None:
-        """Closes the channel; a running ``stream_events`` returns."""
-        self._check_kind(asynchronous=False)
-        with self._lock:
-            self._closed.set()
-            self._channel.close()
+        """Closes the client's channels; a running ``stream_events`` returns."""
+        _, aio = self._detach()
+        if aio is not None:
+            self._close_elsewhere(aio)
 
-    def __enter__(self) -> Self:
-        self._check(asynchronous=False)
+    def __enter__(self) -> SentinelClient:
+        self._check_open()
         return self
 
     def __exit__(
@@ -334,15 +421,24 @@ class SentinelClient:
 
     # -- asynchronous -----------------------------------------------------------------
 
-    async def _wait_closed(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._close_signal.wait(), delay)
+    async def _sleep_unless_closed(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        sleeper = (loop, loop.create_future())
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._sleepers.add(sleeper)
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(sleeper[1], delay)
+        finally:
+            with self._lock:
+                self._sleepers.discard(sleeper)
 
     async def _acall(self, call: UnaryCall[_T]) -> _T:
-        self._check(asynchronous=True)
-        method = getattr(self._stub, call.rpc)
         retrier = self._base.retrier()
         while True:
+            method = getattr(self._aio_stub(), call.rpc)
             try:
                 response = await method(
                     call.request,
@@ -350,8 +446,7 @@ class SentinelClient:
                     metadata=self._base.metadata,
                 )
             except grpc.RpcError as err:
-                await self._wait_closed(retrier.delay_after(err))
-                self._check(asynchronous=True)
+                await self._sleep_unless_closed(retrier.delay_after(err))
             else:
                 return call.parse(response)
 
@@ -451,18 +546,24 @@ class SentinelClient:
         """Async ``update_config``."""
         return await self._acall(self._base.update_config(update))
 
+    async def alist_config_acks(self, update_id: str = "") -> ConfigAckList:
+        """Async ``list_config_acks``."""
+        return await self._acall(self._base.list_config_acks(update_id))
+
     async def astream_events(
         self,
         callback: Callable[[QuarantineDirective], Awaitable[None] | None],
         hostname_filter: str = "",
         action_filter: QuarantineAction = QuarantineAction.UNSPECIFIED,
+        *,
+        reconnect: bool = False,
     ) -> None:
         """Async ``stream_events``; ``callback`` may be a plain or a coroutine function."""
-        self._check(asynchronous=True)
         request = self._base.stream_request(hostname_filter, action_filter)
         retrier = self._base.retrier()
+        self._aio_stub()
         while not self._closed.is_set():
-            stream = self._stub.StreamEvents(request, metadata=self._base.metadata)
+            stream = self._aio_stub().StreamEvents(request, metadata=self._base.metadata)
             failure: grpc.RpcError | None = None
             try:
                 async for message in stream:
@@ -473,28 +574,34 @@ class SentinelClient:
             except grpc.RpcError as err:
                 failure = err
             except asyncio.CancelledError:
-                # grpc.aio raises CancelledError in the reader when aclose() cancels the
-                # call; only a cancellation of this task itself must propagate.
-                task = asyncio.current_task()
-                if not self._closed.is_set() or (task is not None and task.cancelling()):
+                # grpc.aio raises CancelledError in the reader when closing the client
+                # cancels the call; a cancellation of this task itself must propagate
+                # (Task.cancelling tells them apart from Python 3.11 on).
+                cancelling = getattr(asyncio.current_task(), "cancelling", None)
+                if not self._closed.is_set() or (cancelling is not None and cancelling()):
                     raise
             finally:
                 stream.cancel()
             if self._closed.is_set():
                 return
+            if failure is None and not reconnect:
+                return
             delay = retrier.delay_after(failure) if failure else retrier.delay_after_stream_end()
             logger.info("reconnecting the event stream in %.3fs", delay)
-            await self._wait_closed(delay)
+            await self._sleep_unless_closed(delay)
 
     async def aclose(self) -> None:
-        """Closes the channel; a running ``astream_events`` returns."""
-        self._check_kind(asynchronous=True)
-        self._closed.set()
-        self._close_signal.set()
-        await self._channel.close()
+        """Closes the client's channels; a running ``astream_events`` returns."""
+        _, aio = self._detach()
+        if aio is None:
+            return
+        if aio.loop is asyncio.get_running_loop():
+            await aio.channel.close()
+        else:
+            self._close_elsewhere(aio)
 
-    async def __aenter__(self) -> Self:
-        self._check(asynchronous=True)
+    async def __aenter__(self) -> SentinelClient:
+        self._check_open()
         return self
 
     async def __aexit__(

@@ -12,9 +12,22 @@ from typing import Any, TypeVar
 
 import grpc
 
-__all__ = ["ClientConfig", "RetryConfig", "TlsConfig"]
+__all__ = ["SDK_LOGGER", "ClientConfig", "RetryConfig", "TlsConfig"]
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SDK_LOGGER = "sentinel.fleet.client"
+"""The logger of the SDK client, whose level ``SENTINEL_LOG_LEVEL`` sets."""
+
+_LOG_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+_JITTER = 0.2
+"""Each backoff is drawn within this fraction of its nominal value, so that clients
+that failed together do not retry in lockstep."""
+_INSECURE_PORT = 50051
+_TLS_PORT = 443
 _N = TypeVar("_N", int, float)
 
 
@@ -55,11 +68,11 @@ class RetryConfig:
     max_retries: int = 3
     """Retries after the first attempt before the error is raised; 0 disables retries."""
     initial_backoff_s: float = 0.1
-    """Backoff ceiling before the first retry, in seconds."""
+    """How long to wait before the first retry, in seconds (jittered by ±20%)."""
     max_backoff_s: float = 10.0
     """Upper bound of any backoff, in seconds."""
     backoff_multiplier: float = 2.0
-    """Factor by which the backoff ceiling grows with each retry."""
+    """Factor by which the backoff grows with each retry."""
     retryable_status_codes: Sequence[grpc.StatusCode] = (
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -79,21 +92,23 @@ class RetryConfig:
             raise ValueError(f"backoff_multiplier must be >= 1, got {self.backoff_multiplier}")
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before retry number ``attempt`` (0-based), with full jitter.
+        """Seconds to wait before retry number ``attempt`` (0-based).
 
         Args:
             attempt: How many retries came before this one.
             rng: Source of the jitter.
 
         Returns:
-            A uniform draw from ``[0, min(max_backoff_s, initial * multiplier**attempt)]``.
+            A uniform draw within ±20% of ``initial_backoff_s * backoff_multiplier**attempt``,
+            never above ``max_backoff_s``.
         """
-        ceiling = self.max_backoff_s
+        nominal = self.max_backoff_s
         try:
-            ceiling = min(ceiling, self.initial_backoff_s * self.backoff_multiplier**attempt)
+            nominal = min(nominal, self.initial_backoff_s * self.backoff_multiplier**attempt)
         except OverflowError:
             pass
-        return rng.uniform(0, ceiling)
+        drawn = rng.uniform(nominal * (1 - _JITTER), nominal * (1 + _JITTER))
+        return min(self.max_backoff_s, drawn)
 
 
 def _env_number(name: str, parse: Callable[[str], _N], default: _N) -> _N:
@@ -112,7 +127,23 @@ def _env_log_level() -> int | None:
         return None
     if raw.upper() not in _LOG_LEVELS:
         raise ValueError(f"SENTINEL_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
-    return logging.getLevelNamesMapping()[raw.upper()]
+    return _LOG_LEVELS[raw.upper()]
+
+
+def _with_default_port(endpoint: str, tls: bool) -> str:
+    """``endpoint`` with the port its transport implies when it names none: 443 with
+    TLS, 50051 without. Targets with a scheme (``dns:``, ``unix:``...) are left alone."""
+    if endpoint.startswith("["):
+        has_port = "]:" in endpoint
+    elif "/" in endpoint or endpoint.count(":") == 1:
+        has_port = True  # host:port, or a scheme such as dns:/// or unix:
+    elif ":" in endpoint:
+        endpoint, has_port = f"[{endpoint}]", False  # a bare IPv6 address
+    else:
+        has_port = False
+    if has_port:
+        return endpoint
+    return f"{endpoint}:{_TLS_PORT if tls else _INSECURE_PORT}"
 
 
 def _env_tls() -> TlsConfig | None:
@@ -134,7 +165,7 @@ class ClientConfig:
     """Everything a client needs to connect, resolved against the environment."""
 
     endpoint: str
-    """``host:port`` of the gRPC gateway."""
+    """``host:port`` (or any gRPC target) of the gateway."""
     tls_config: TlsConfig | None = None
     """TLS credentials; ``None`` opens an insecure channel."""
     retry_config: RetryConfig = field(default_factory=RetryConfig)
@@ -146,7 +177,8 @@ class ClientConfig:
     token: str | None = None
     """Bearer token sent as ``authorization`` metadata; it names the operator."""
     log_level: int | None = None
-    """Level for the ``sentinel.fleet`` logger; ``None`` leaves it alone."""
+    """Level for the SDK's logger (``SDK_LOGGER``); ``None`` sets WARNING unless the
+    logger already has a level of its own."""
 
     @classmethod
     def from_env(
@@ -164,7 +196,8 @@ class ClientConfig:
         ``SENTINEL_ENDPOINT``, ``SENTINEL_CA_CERT`` / ``SENTINEL_CLIENT_CERT`` /
         ``SENTINEL_CLIENT_KEY`` (TLS when any is set), ``SENTINEL_TIMEOUT`` (default
         30), ``SENTINEL_MAX_RETRIES`` (default 3), ``SENTINEL_TOKEN`` and
-        ``SENTINEL_LOG_LEVEL``.
+        ``SENTINEL_LOG_LEVEL`` (default WARNING). An endpoint without a port gets 443
+        when TLS is configured, else 50051.
 
         Raises:
             ValueError: No endpoint is given or set, or a variable is malformed.
@@ -179,9 +212,11 @@ class ClientConfig:
             retry_config = RetryConfig(max_retries=_env_number("SENTINEL_MAX_RETRIES", int, 3))
         if default_timeout is None:
             default_timeout = _env_number("SENTINEL_TIMEOUT", float, 30.0)
+        if tls_config is None:
+            tls_config = _env_tls()
         return cls(
-            endpoint=endpoint,
-            tls_config=tls_config if tls_config is not None else _env_tls(),
+            endpoint=_with_default_port(endpoint, tls_config is not None),
+            tls_config=tls_config,
             retry_config=retry_config,
             default_timeout=default_timeout,
             options=tuple(options or ()),

@@ -212,6 +212,12 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         request.initiated_by = who.name
         return await _guard(context, lambda: _wait(self.engine.update_config(request)))
 
+    async def ListConfigAcks(self, request: Any, context: Any) -> fleet_pb2.ListConfigAcksResponse:
+        return await _guard(
+            context,
+            lambda: asyncio.to_thread(queries.config_acks, self.engine, request.update_id),
+        )
+
     async def StreamEvents(
         self, request: Any, context: Any
     ) -> AsyncIterator[types_pb2.QuarantineDirective]:
@@ -344,6 +350,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             for d in list(eng.pending.values()):
                 if d.gpu.hostname == host:
                     yield agent_pb2.AgentCommand(directive=d)
+            for change in queries.suspect_gpus(eng, host):
+                yield agent_pb2.AgentCommand(state=change)
             while True:
                 kind, payload = await q.get()
                 if kind == "config":
@@ -352,6 +360,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                     yield agent_pb2.AgentCommand(directive=payload)
                 elif kind == "tmr" and any(p.hostname == host for p in payload.participants):
                     yield agent_pb2.AgentCommand(tmr=payload)
+                elif kind == "state" and payload.gpu.hostname == host:
+                    yield agent_pb2.AgentCommand(state=payload)
 
     async def AckConfig(self, request: Any, context: Any) -> agent_pb2.AckConfigResponse:
         host = request.component_id

@@ -242,6 +242,12 @@ def api_router(engine: FleetEngine, authorizer: Authorizer) -> APIRouter:
         authorizer.require_http_operator(authorization, "verifying the audit chain")
         return await asyncio.to_thread(views.verify, engine)
 
+    @r.get("/config/acks", response_model=views.ConfigAcksView, responses=_ERRORS)
+    def config_acks(update_id: str = "") -> views.ConfigAcksView:
+        """Each agent's acknowledgement of a config update (ListConfigAcks); empty
+        ``update_id`` for the current configuration."""
+        return views.config_acks(engine, update_id)
+
     @r.get("/trust", response_model=views.TrustGraphView)
     def trust() -> views.TrustGraphView:
         """The TMR trust graph with a layout for drawing."""

@@ -48,6 +48,7 @@ def dashboard_router(
             "fleet/fleet.html",
             page="fleet",
             overview=views.fleet_overview(engine),
+            config=views.config_acks(engine),
             table=table,
             filters=filters,
             link=link,

@@ -7,7 +7,7 @@ timezone-aware UTC datetimes; a naive datetime given to a model is taken as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from enum import IntEnum
 from typing import Annotated
 
@@ -16,8 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
@@ -159,7 +159,17 @@ class SmHealth(_Model):
 
 
 class GpuHealth(_Model):
-    """Lifecycle state and Bayesian reliability of one GPU."""
+    """Lifecycle state and Bayesian reliability of one GPU.
+
+    ``alpha`` and ``beta`` are the Beta distribution's pseudo-counts, deliberately not the
+    seed's plain "successes + prior" and "failures + prior": evidence fades toward the
+    prior with a configurable half-life (a GPU that failed once a month ago is not judged
+    by it forever, and one failing now is not hidden by a long clean history), and an
+    attributed anomaly adds to ``beta`` a fraction weighted by its severity, so softer
+    signals than a failed probe count too. ``reliability_score`` is still
+    ``alpha / (alpha + beta)``; ``probe_pass_count`` and ``probe_fail_count`` are the
+    undecayed lifetime counts.
+    """
 
     gpu: GpuIdentifier | None = None
     state: GpuHealthState = GpuHealthState.UNSPECIFIED
@@ -213,7 +223,7 @@ class StateTransition(_Model):
 
 
 class ReliabilitySample(_Model):
-    """A point-in-time reliability score sample."""
+    """A point-in-time reliability score sample (``alpha``/``beta`` as in ``GpuHealth``)."""
 
     timestamp: UtcDatetime | None = None
     reliability_score: float = 0.0
@@ -411,10 +421,27 @@ class ConfigUpdate(_Model):
 
 
 class ConfigAck(_Model):
-    """Acknowledgement of a configuration update."""
+    """Acknowledgement of a configuration update by one component.
+
+    ``update_config`` returns the engine's (``component_id`` is the engine), which
+    stored the update and sends it to the agents; ``list_config_acks`` returns each
+    agent's (``component_id`` is its hostname, ``config_version`` the version it runs).
+    """
 
     update_id: str = ""
     applied: bool = False
     component_id: str = ""
     error: str = ""
     config_version: int = 0
+
+
+class ConfigAckList(_Model):
+    """Every registered agent's acknowledgement of one configuration update.
+
+    An agent has applied the update when it runs ``config_version`` or later; one that
+    refused it has ``applied`` false and its ``error``; one with neither is pending.
+    """
+
+    update_id: str = ""
+    config_version: int = 0
+    acks: list[ConfigAck] = []

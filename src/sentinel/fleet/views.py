@@ -11,7 +11,7 @@ import base64
 import json
 import math
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from google.protobuf.json_format import MessageToDict
@@ -87,7 +87,7 @@ def _ts(us: int) -> datetime | None:
 
 
 def _at(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, UTC)
+    return datetime.fromtimestamp(us / 1e6, timezone.utc)
 
 
 def _enum_name(enum: Any, value: int) -> str:
@@ -137,7 +137,7 @@ def fleet_overview(eng: FleetEngine) -> FleetOverview:
         ledger_entries=len(eng.ledger),
         rate_window_seconds=s.rate_window_seconds,
         hosts=hosts,
-        snapshot_time=s.snapshot_time.ToDatetime(tzinfo=UTC),
+        snapshot_time=s.snapshot_time.ToDatetime(tzinfo=timezone.utc),
     )
 
 
@@ -653,6 +653,42 @@ def audit_records(eng: FleetEngine, *, gpu_uuid: str = "", entry_type: str = "")
             yield json.dumps(record) + "\n"
         if not token:
             return
+
+
+class AgentAckView(BaseModel):
+    """One agent's acknowledgement of a configuration update."""
+
+    hostname: str
+    status: Literal["applied", "refused", "pending"]
+    config_version: int
+    """The version the agent runs."""
+    error: str
+
+
+class ConfigAcksView(BaseModel):
+    """Which agents applied a configuration update, refused it, or have not yet."""
+
+    update_id: str
+    config_version: int
+    agents: list[AgentAckView]
+
+
+def config_acks(eng: FleetEngine, update_id: str = "") -> ConfigAcksView:
+    """Every agent's acknowledgement of ``update_id`` (empty: the current configuration)."""
+    r = queries.config_acks(eng, update_id)
+    return ConfigAcksView(
+        update_id=r.update_id,
+        config_version=r.config_version,
+        agents=[
+            AgentAckView(
+                hostname=a.component_id,
+                status="applied" if a.applied else "refused" if a.error else "pending",
+                config_version=a.config_version,
+                error=a.error,
+            )
+            for a in r.acks
+        ],
+    )
 
 
 class VerifyView(BaseModel):

@@ -21,7 +21,7 @@ import re
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,7 +56,7 @@ class UploadCredentials:
     def to_wire(self) -> dict[str, str]:
         """The ``upload_credentials`` object of the API (``expires_at`` mirrors ``expiration``
         because the published streaming client reads that name)."""
-        expires = self.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expires = self.expiration.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {
             "access_key": self.access_key,
             "secret_key": self.secret_key,
@@ -103,7 +103,7 @@ def object_name(uri: str, prefix: str) -> str | None:
 
 
 def _expiry(ttl_s: int) -> datetime:
-    return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl_s)
+    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=ttl_s)
 
 
 class LocalObjectStore:

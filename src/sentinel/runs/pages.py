@@ -7,7 +7,7 @@ the statistics' downsampled series, so a run page needs nothing but its stored r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -69,7 +69,7 @@ CHARTS: Sequence[tuple[str, str, Sequence[tuple[str, str, str]]]] = (
 
 
 def _points(raw: Sequence[Sequence[float]]) -> list[tuple[datetime, float]]:
-    return [(datetime.fromtimestamp(t, tz=UTC), float(v)) for t, v in raw]
+    return [(datetime.fromtimestamp(t, tz=timezone.utc), float(v)) for t, v in raw]
 
 
 def run_charts(statistics: dict[str, Any]) -> list[tuple[str, Markup]]:

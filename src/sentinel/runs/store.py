@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -88,7 +88,7 @@ _LIGHT = [
 
 
 def _dt(us: int | None) -> datetime | None:
-    return None if us is None else datetime.fromtimestamp(us / 1e6, tz=UTC)
+    return None if us is None else datetime.fromtimestamp(us / 1e6, tz=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def generate_dev_pki(
             "give them different names so that their certificates can be told apart"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("Sentinel development CA")

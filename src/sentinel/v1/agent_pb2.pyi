@@ -1,12 +1,9 @@
-import datetime
-
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from sentinel.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -78,7 +75,7 @@ class HeartbeatRequest(_message.Message):
     hostname: str
     config_version: int
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, agent_id: _Optional[str] = ..., hostname: _Optional[str] = ..., config_version: _Optional[int] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, agent_id: _Optional[str] = ..., hostname: _Optional[str] = ..., config_version: _Optional[int] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("config_version",)
@@ -118,7 +115,7 @@ class ProbeReport(_message.Message):
     sm_details: _containers.RepeatedCompositeFieldContainer[SmProbeOutcome]
     detail: str
     deep_test: bool
-    def __init__(self, report_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., probe_type: _Optional[_Union[_types_pb2.ProbeType, str]] = ..., result: _Optional[_Union[_types_pb2.ProbeResult, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_us: _Optional[int] = ..., sm_outcomes: _Optional[bytes] = ..., sm_details: _Optional[_Iterable[_Union[SmProbeOutcome, _Mapping]]] = ..., detail: _Optional[str] = ..., deep_test: _Optional[bool] = ...) -> None: ...
+    def __init__(self, report_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., probe_type: _Optional[_Union[_types_pb2.ProbeType, str]] = ..., result: _Optional[_Union[_types_pb2.ProbeResult, str]] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., duration_us: _Optional[int] = ..., sm_outcomes: _Optional[bytes] = ..., sm_details: _Optional[_Iterable[_Union[SmProbeOutcome, _Mapping]]] = ..., detail: _Optional[str] = ..., deep_test: bool = ...) -> None: ...
 
 class ProbeReportBatch(_message.Message):
     __slots__ = ("agent_id", "reports")
@@ -152,7 +149,7 @@ class AnomalyReport(_message.Message):
     has_sm: bool
     sm_id: int
     detail: str
-    def __init__(self, report_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., anomaly_type: _Optional[_Union[_types_pb2.AnomalyType, str]] = ..., source: _Optional[_Union[_types_pb2.AnomalySource, str]] = ..., severity: _Optional[_Union[_types_pb2.Severity, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., has_sm: _Optional[bool] = ..., sm_id: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+    def __init__(self, report_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., anomaly_type: _Optional[_Union[_types_pb2.AnomalyType, str]] = ..., source: _Optional[_Union[_types_pb2.AnomalySource, str]] = ..., severity: _Optional[_Union[_types_pb2.Severity, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., has_sm: bool = ..., sm_id: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class AnomalyReportBatch(_message.Message):
     __slots__ = ("agent_id", "reports")
@@ -174,7 +171,7 @@ class TmrReport(_message.Message):
     gpu_uuid: str
     digest: bytes
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, report_id: _Optional[str] = ..., canary_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., digest: _Optional[bytes] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, report_id: _Optional[str] = ..., canary_id: _Optional[str] = ..., gpu_uuid: _Optional[str] = ..., digest: _Optional[bytes] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TmrReportBatch(_message.Message):
     __slots__ = ("agent_id", "reports")
@@ -210,7 +207,7 @@ class GpuTelemetry(_message.Message):
     retired_rows: int
     remapped_rows: int
     xid_events: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, gpu_uuid: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ..., sm_clock_mhz: _Optional[int] = ..., mem_clock_mhz: _Optional[int] = ..., throttle_reasons: _Optional[int] = ..., ecc_single_bit: _Optional[int] = ..., ecc_double_bit: _Optional[int] = ..., retired_rows: _Optional[int] = ..., remapped_rows: _Optional[int] = ..., xid_events: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, gpu_uuid: _Optional[str] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ..., sm_clock_mhz: _Optional[int] = ..., mem_clock_mhz: _Optional[int] = ..., throttle_reasons: _Optional[int] = ..., ecc_single_bit: _Optional[int] = ..., ecc_double_bit: _Optional[int] = ..., retired_rows: _Optional[int] = ..., remapped_rows: _Optional[int] = ..., xid_events: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TelemetryBatch(_message.Message):
     __slots__ = ("agent_id", "samples")
@@ -250,15 +247,27 @@ class TmrAssignment(_message.Message):
     participants: _containers.RepeatedCompositeFieldContainer[_types_pb2.GpuIdentifier]
     def __init__(self, canary_id: _Optional[str] = ..., workload_seed: _Optional[int] = ..., participants: _Optional[_Iterable[_Union[_types_pb2.GpuIdentifier, _Mapping]]] = ...) -> None: ...
 
+class GpuStateChange(_message.Message):
+    __slots__ = ("gpu", "state", "reason")
+    GPU_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    gpu: _types_pb2.GpuIdentifier
+    state: _types_pb2.GpuHealthState
+    reason: str
+    def __init__(self, gpu: _Optional[_Union[_types_pb2.GpuIdentifier, _Mapping]] = ..., state: _Optional[_Union[_types_pb2.GpuHealthState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class AgentCommand(_message.Message):
-    __slots__ = ("directive", "config", "tmr")
+    __slots__ = ("directive", "config", "tmr", "state")
     DIRECTIVE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     TMR_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     directive: _types_pb2.QuarantineDirective
     config: AgentConfig
     tmr: TmrAssignment
-    def __init__(self, directive: _Optional[_Union[_types_pb2.QuarantineDirective, _Mapping]] = ..., config: _Optional[_Union[AgentConfig, _Mapping]] = ..., tmr: _Optional[_Union[TmrAssignment, _Mapping]] = ...) -> None: ...
+    state: GpuStateChange
+    def __init__(self, directive: _Optional[_Union[_types_pb2.QuarantineDirective, _Mapping]] = ..., config: _Optional[_Union[AgentConfig, _Mapping]] = ..., tmr: _Optional[_Union[TmrAssignment, _Mapping]] = ..., state: _Optional[_Union[GpuStateChange, _Mapping]] = ...) -> None: ...
 
 class AckConfigResponse(_message.Message):
     __slots__ = ()

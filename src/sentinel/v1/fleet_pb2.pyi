@@ -1,12 +1,9 @@
-import datetime
-
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from sentinel.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -62,7 +59,7 @@ class GetGpuHistoryRequest(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     limit: int
     page_token: str
-    def __init__(self, gpu_uuid: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, gpu_uuid: _Optional[str] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class GpuHistoryResponse(_message.Message):
     __slots__ = ("state_transitions", "correlations", "reliability_history", "next_page_token")
@@ -90,7 +87,7 @@ class IssueQuarantineRequest(_message.Message):
     initiated_by: str
     evidence: _containers.RepeatedScalarFieldContainer[str]
     requires_approval: bool
-    def __init__(self, gpu_uuid: _Optional[str] = ..., action: _Optional[_Union[_types_pb2.QuarantineAction, str]] = ..., reason: _Optional[str] = ..., initiated_by: _Optional[str] = ..., evidence: _Optional[_Iterable[str]] = ..., requires_approval: _Optional[bool] = ...) -> None: ...
+    def __init__(self, gpu_uuid: _Optional[str] = ..., action: _Optional[_Union[_types_pb2.QuarantineAction, str]] = ..., reason: _Optional[str] = ..., initiated_by: _Optional[str] = ..., evidence: _Optional[_Iterable[str]] = ..., requires_approval: bool = ...) -> None: ...
 
 class ListDirectivesRequest(_message.Message):
     __slots__ = ("pending_only", "gpu_uuid", "limit")
@@ -100,7 +97,7 @@ class ListDirectivesRequest(_message.Message):
     pending_only: bool
     gpu_uuid: str
     limit: int
-    def __init__(self, pending_only: _Optional[bool] = ..., gpu_uuid: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    def __init__(self, pending_only: bool = ..., gpu_uuid: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class ListDirectivesResponse(_message.Message):
     __slots__ = ("directives",)
@@ -116,7 +113,7 @@ class ReviewDirectiveRequest(_message.Message):
     directive_id: str
     approve: bool
     comment: str
-    def __init__(self, directive_id: _Optional[str] = ..., approve: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...
+    def __init__(self, directive_id: _Optional[str] = ..., approve: bool = ..., comment: _Optional[str] = ...) -> None: ...
 
 class AuditQueryFilters(_message.Message):
     __slots__ = ("gpu", "start_time", "end_time", "entry_type", "limit", "page_token", "descending")
@@ -134,7 +131,7 @@ class AuditQueryFilters(_message.Message):
     limit: int
     page_token: str
     descending: bool
-    def __init__(self, gpu: _Optional[_Union[_types_pb2.GpuIdentifier, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entry_type: _Optional[_Union[_types_pb2.AuditEntryType, str]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
+    def __init__(self, gpu: _Optional[_Union[_types_pb2.GpuIdentifier, _Mapping]] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., entry_type: _Optional[_Union[_types_pb2.AuditEntryType, str]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., descending: bool = ...) -> None: ...
 
 class AuditQueryResponse(_message.Message):
     __slots__ = ("entries", "next_page_token", "total_count")
@@ -158,7 +155,7 @@ class VerifyChainRequest(_message.Message):
     start_entry_id: int
     end_entry_id: int
     verify_merkle_roots: bool
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_entry_id: _Optional[int] = ..., end_entry_id: _Optional[int] = ..., verify_merkle_roots: _Optional[bool] = ...) -> None: ...
+    def __init__(self, start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., start_entry_id: _Optional[int] = ..., end_entry_id: _Optional[int] = ..., verify_merkle_roots: bool = ...) -> None: ...
 
 class ChainVerificationResult(_message.Message):
     __slots__ = ("valid", "first_invalid_entry_id", "failure_description", "entries_verified", "batches_verified", "verification_time_ms", "merkle_roots")
@@ -176,7 +173,7 @@ class ChainVerificationResult(_message.Message):
     batches_verified: int
     verification_time_ms: int
     merkle_roots: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, valid: _Optional[bool] = ..., first_invalid_entry_id: _Optional[int] = ..., failure_description: _Optional[str] = ..., entries_verified: _Optional[int] = ..., batches_verified: _Optional[int] = ..., verification_time_ms: _Optional[int] = ..., merkle_roots: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    def __init__(self, valid: bool = ..., first_invalid_entry_id: _Optional[int] = ..., failure_description: _Optional[str] = ..., entries_verified: _Optional[int] = ..., batches_verified: _Optional[int] = ..., verification_time_ms: _Optional[int] = ..., merkle_roots: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class GetTrustGraphRequest(_message.Message):
     __slots__ = ()
@@ -189,3 +186,19 @@ class StreamEventsRequest(_message.Message):
     hostname_filter: str
     action_filter: _types_pb2.QuarantineAction
     def __init__(self, hostname_filter: _Optional[str] = ..., action_filter: _Optional[_Union[_types_pb2.QuarantineAction, str]] = ...) -> None: ...
+
+class ListConfigAcksRequest(_message.Message):
+    __slots__ = ("update_id",)
+    UPDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    update_id: str
+    def __init__(self, update_id: _Optional[str] = ...) -> None: ...
+
+class ListConfigAcksResponse(_message.Message):
+    __slots__ = ("update_id", "config_version", "acks")
+    UPDATE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    update_id: str
+    config_version: int
+    acks: _containers.RepeatedCompositeFieldContainer[_types_pb2.ConfigAck]
+    def __init__(self, update_id: _Optional[str] = ..., config_version: _Optional[int] = ..., acks: _Optional[_Iterable[_Union[_types_pb2.ConfigAck, _Mapping]]] = ...) -> None: ...

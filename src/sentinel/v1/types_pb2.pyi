@@ -1,12 +1,9 @@
-import datetime
-
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -187,7 +184,7 @@ class SmHealth(_message.Message):
     probe_fail_count: int
     disabled: bool
     disable_reason: str
-    def __init__(self, sm: _Optional[_Union[SmIdentifier, _Mapping]] = ..., reliability_score: _Optional[float] = ..., probe_pass_count: _Optional[int] = ..., probe_fail_count: _Optional[int] = ..., disabled: _Optional[bool] = ..., disable_reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, sm: _Optional[_Union[SmIdentifier, _Mapping]] = ..., reliability_score: _Optional[float] = ..., probe_pass_count: _Optional[int] = ..., probe_fail_count: _Optional[int] = ..., disabled: bool = ..., disable_reason: _Optional[str] = ...) -> None: ...
 
 class GpuHealth(_message.Message):
     __slots__ = ("gpu", "state", "reliability_score", "alpha", "beta", "last_probe_time", "last_anomaly_time", "probe_pass_count", "probe_fail_count", "anomaly_count", "state_changed_at", "state_change_reason", "sm_health", "anomaly_rate", "probe_failure_rate")
@@ -221,7 +218,7 @@ class GpuHealth(_message.Message):
     sm_health: _containers.RepeatedCompositeFieldContainer[SmHealth]
     anomaly_rate: float
     probe_failure_rate: float
-    def __init__(self, gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., state: _Optional[_Union[GpuHealthState, str]] = ..., reliability_score: _Optional[float] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ..., last_probe_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_anomaly_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., probe_pass_count: _Optional[int] = ..., probe_fail_count: _Optional[int] = ..., anomaly_count: _Optional[int] = ..., state_changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change_reason: _Optional[str] = ..., sm_health: _Optional[_Iterable[_Union[SmHealth, _Mapping]]] = ..., anomaly_rate: _Optional[float] = ..., probe_failure_rate: _Optional[float] = ...) -> None: ...
+    def __init__(self, gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., state: _Optional[_Union[GpuHealthState, str]] = ..., reliability_score: _Optional[float] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ..., last_probe_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_anomaly_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., probe_pass_count: _Optional[int] = ..., probe_fail_count: _Optional[int] = ..., anomaly_count: _Optional[int] = ..., state_changed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., state_change_reason: _Optional[str] = ..., sm_health: _Optional[_Iterable[_Union[SmHealth, _Mapping]]] = ..., anomaly_rate: _Optional[float] = ..., probe_failure_rate: _Optional[float] = ...) -> None: ...
 
 class FleetHealthSummary(_message.Message):
     __slots__ = ("total_gpus", "healthy", "suspect", "quarantined", "deep_test", "condemned", "overall_sdc_rate", "average_reliability_score", "snapshot_time", "active_agents", "rate_window_seconds")
@@ -247,7 +244,7 @@ class FleetHealthSummary(_message.Message):
     snapshot_time: _timestamp_pb2.Timestamp
     active_agents: int
     rate_window_seconds: int
-    def __init__(self, total_gpus: _Optional[int] = ..., healthy: _Optional[int] = ..., suspect: _Optional[int] = ..., quarantined: _Optional[int] = ..., deep_test: _Optional[int] = ..., condemned: _Optional[int] = ..., overall_sdc_rate: _Optional[float] = ..., average_reliability_score: _Optional[float] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active_agents: _Optional[int] = ..., rate_window_seconds: _Optional[int] = ...) -> None: ...
+    def __init__(self, total_gpus: _Optional[int] = ..., healthy: _Optional[int] = ..., suspect: _Optional[int] = ..., quarantined: _Optional[int] = ..., deep_test: _Optional[int] = ..., condemned: _Optional[int] = ..., overall_sdc_rate: _Optional[float] = ..., average_reliability_score: _Optional[float] = ..., snapshot_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., active_agents: _Optional[int] = ..., rate_window_seconds: _Optional[int] = ...) -> None: ...
 
 class StateTransition(_message.Message):
     __slots__ = ("from_state", "to_state", "timestamp", "reason", "initiated_by")
@@ -261,7 +258,7 @@ class StateTransition(_message.Message):
     timestamp: _timestamp_pb2.Timestamp
     reason: str
     initiated_by: str
-    def __init__(self, from_state: _Optional[_Union[GpuHealthState, str]] = ..., to_state: _Optional[_Union[GpuHealthState, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., initiated_by: _Optional[str] = ...) -> None: ...
+    def __init__(self, from_state: _Optional[_Union[GpuHealthState, str]] = ..., to_state: _Optional[_Union[GpuHealthState, str]] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., initiated_by: _Optional[str] = ...) -> None: ...
 
 class ReliabilitySample(_message.Message):
     __slots__ = ("timestamp", "reliability_score", "alpha", "beta")
@@ -273,7 +270,7 @@ class ReliabilitySample(_message.Message):
     reliability_score: float
     alpha: float
     beta: float
-    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reliability_score: _Optional[float] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ...) -> None: ...
+    def __init__(self, timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., reliability_score: _Optional[float] = ..., alpha: _Optional[float] = ..., beta: _Optional[float] = ...) -> None: ...
 
 class CorrelationEvent(_message.Message):
     __slots__ = ("event_id", "events_correlated", "pattern_type", "confidence", "attributed_gpu", "attributed_sm", "description", "timestamp", "severity", "recommended_action")
@@ -297,7 +294,7 @@ class CorrelationEvent(_message.Message):
     timestamp: _timestamp_pb2.Timestamp
     severity: Severity
     recommended_action: str
-    def __init__(self, event_id: _Optional[str] = ..., events_correlated: _Optional[_Iterable[str]] = ..., pattern_type: _Optional[_Union[PatternType, str]] = ..., confidence: _Optional[float] = ..., attributed_gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., attributed_sm: _Optional[_Union[SmIdentifier, _Mapping]] = ..., description: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., recommended_action: _Optional[str] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., events_correlated: _Optional[_Iterable[str]] = ..., pattern_type: _Optional[_Union[PatternType, str]] = ..., confidence: _Optional[float] = ..., attributed_gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., attributed_sm: _Optional[_Union[SmIdentifier, _Mapping]] = ..., description: _Optional[str] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., severity: _Optional[_Union[Severity, str]] = ..., recommended_action: _Optional[str] = ...) -> None: ...
 
 class ApprovalStatus(_message.Message):
     __slots__ = ("approved", "reviewer", "review_time", "comment")
@@ -309,7 +306,7 @@ class ApprovalStatus(_message.Message):
     reviewer: str
     review_time: _timestamp_pb2.Timestamp
     comment: str
-    def __init__(self, approved: _Optional[bool] = ..., reviewer: _Optional[str] = ..., review_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., comment: _Optional[str] = ...) -> None: ...
+    def __init__(self, approved: bool = ..., reviewer: _Optional[str] = ..., review_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class QuarantineDirective(_message.Message):
     __slots__ = ("directive_id", "gpu", "action", "reason", "initiated_by", "evidence", "timestamp", "priority", "requires_approval", "approval")
@@ -333,7 +330,7 @@ class QuarantineDirective(_message.Message):
     priority: int
     requires_approval: bool
     approval: ApprovalStatus
-    def __init__(self, directive_id: _Optional[str] = ..., gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., action: _Optional[_Union[QuarantineAction, str]] = ..., reason: _Optional[str] = ..., initiated_by: _Optional[str] = ..., evidence: _Optional[_Iterable[str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., requires_approval: _Optional[bool] = ..., approval: _Optional[_Union[ApprovalStatus, _Mapping]] = ...) -> None: ...
+    def __init__(self, directive_id: _Optional[str] = ..., gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., action: _Optional[_Union[QuarantineAction, str]] = ..., reason: _Optional[str] = ..., initiated_by: _Optional[str] = ..., evidence: _Optional[_Iterable[str]] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., requires_approval: bool = ..., approval: _Optional[_Union[ApprovalStatus, _Mapping]] = ...) -> None: ...
 
 class DirectiveResponse(_message.Message):
     __slots__ = ("directive_id", "accepted", "rejection_reason", "resulting_state")
@@ -345,7 +342,7 @@ class DirectiveResponse(_message.Message):
     accepted: bool
     rejection_reason: str
     resulting_state: str
-    def __init__(self, directive_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., rejection_reason: _Optional[str] = ..., resulting_state: _Optional[str] = ...) -> None: ...
+    def __init__(self, directive_id: _Optional[str] = ..., accepted: bool = ..., rejection_reason: _Optional[str] = ..., resulting_state: _Optional[str] = ...) -> None: ...
 
 class AuditEntry(_message.Message):
     __slots__ = ("entry_id", "entry_type", "timestamp", "gpu", "data", "previous_hash", "entry_hash", "merkle_root")
@@ -365,7 +362,7 @@ class AuditEntry(_message.Message):
     previous_hash: bytes
     entry_hash: bytes
     merkle_root: bytes
-    def __init__(self, entry_id: _Optional[int] = ..., entry_type: _Optional[_Union[AuditEntryType, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., data: _Optional[bytes] = ..., previous_hash: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., merkle_root: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, entry_id: _Optional[int] = ..., entry_type: _Optional[_Union[AuditEntryType, str]] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., gpu: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., data: _Optional[bytes] = ..., previous_hash: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., merkle_root: _Optional[bytes] = ...) -> None: ...
 
 class TrustEdge(_message.Message):
     __slots__ = ("gpu_a", "gpu_b", "agreement_count", "disagreement_count", "last_comparison", "trust_score")
@@ -381,7 +378,7 @@ class TrustEdge(_message.Message):
     disagreement_count: int
     last_comparison: _timestamp_pb2.Timestamp
     trust_score: float
-    def __init__(self, gpu_a: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., gpu_b: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., agreement_count: _Optional[int] = ..., disagreement_count: _Optional[int] = ..., last_comparison: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trust_score: _Optional[float] = ...) -> None: ...
+    def __init__(self, gpu_a: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., gpu_b: _Optional[_Union[GpuIdentifier, _Mapping]] = ..., agreement_count: _Optional[int] = ..., disagreement_count: _Optional[int] = ..., last_comparison: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., trust_score: _Optional[float] = ...) -> None: ...
 
 class TrustGraphSnapshot(_message.Message):
     __slots__ = ("edges", "timestamp", "coverage_pct", "total_gpus", "min_trust_score", "mean_trust_score")
@@ -397,7 +394,7 @@ class TrustGraphSnapshot(_message.Message):
     total_gpus: int
     min_trust_score: float
     mean_trust_score: float
-    def __init__(self, edges: _Optional[_Iterable[_Union[TrustEdge, _Mapping]]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., coverage_pct: _Optional[float] = ..., total_gpus: _Optional[int] = ..., min_trust_score: _Optional[float] = ..., mean_trust_score: _Optional[float] = ...) -> None: ...
+    def __init__(self, edges: _Optional[_Iterable[_Union[TrustEdge, _Mapping]]] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., coverage_pct: _Optional[float] = ..., total_gpus: _Optional[int] = ..., min_trust_score: _Optional[float] = ..., mean_trust_score: _Optional[float] = ...) -> None: ...
 
 class ProbeScheduleEntry(_message.Message):
     __slots__ = ("type", "period_seconds", "sm_coverage", "priority", "enabled", "timeout_ms")
@@ -413,7 +410,7 @@ class ProbeScheduleEntry(_message.Message):
     priority: int
     enabled: bool
     timeout_ms: int
-    def __init__(self, type: _Optional[_Union[ProbeType, str]] = ..., period_seconds: _Optional[int] = ..., sm_coverage: _Optional[float] = ..., priority: _Optional[int] = ..., enabled: _Optional[bool] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, type: _Optional[_Union[ProbeType, str]] = ..., period_seconds: _Optional[int] = ..., sm_coverage: _Optional[float] = ..., priority: _Optional[int] = ..., enabled: bool = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class ProbeScheduleUpdate(_message.Message):
     __slots__ = ("entries",)
@@ -435,7 +432,7 @@ class SamplingRateUpdate(_message.Message):
     component: str
     rate: float
     delete: bool
-    def __init__(self, component: _Optional[str] = ..., rate: _Optional[float] = ..., delete: _Optional[bool] = ...) -> None: ...
+    def __init__(self, component: _Optional[str] = ..., rate: _Optional[float] = ..., delete: bool = ...) -> None: ...
 
 class ThresholdUpdate(_message.Message):
     __slots__ = ("component", "parameter", "value", "delete")
@@ -447,7 +444,7 @@ class ThresholdUpdate(_message.Message):
     parameter: str
     value: float
     delete: bool
-    def __init__(self, component: _Optional[str] = ..., parameter: _Optional[str] = ..., value: _Optional[float] = ..., delete: _Optional[bool] = ...) -> None: ...
+    def __init__(self, component: _Optional[str] = ..., parameter: _Optional[str] = ..., value: _Optional[float] = ..., delete: bool = ...) -> None: ...
 
 class ConfigUpdate(_message.Message):
     __slots__ = ("update_id", "initiated_by", "reason", "probe_schedule", "overhead_budget", "sampling_rate", "threshold")
@@ -479,7 +476,7 @@ class ConfigAck(_message.Message):
     component_id: str
     error: str
     config_version: int
-    def __init__(self, update_id: _Optional[str] = ..., applied: _Optional[bool] = ..., component_id: _Optional[str] = ..., error: _Optional[str] = ..., config_version: _Optional[int] = ...) -> None: ...
+    def __init__(self, update_id: _Optional[str] = ..., applied: bool = ..., component_id: _Optional[str] = ..., error: _Optional[str] = ..., config_version: _Optional[int] = ...) -> None: ...
 
 class SystemEvent(_message.Message):
     __slots__ = ("kind", "detail", "timestamp", "initiated_by")
@@ -491,7 +488,7 @@ class SystemEvent(_message.Message):
     detail: str
     timestamp: _timestamp_pb2.Timestamp
     initiated_by: str
-    def __init__(self, kind: _Optional[str] = ..., detail: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., initiated_by: _Optional[str] = ...) -> None: ...
+    def __init__(self, kind: _Optional[str] = ..., detail: _Optional[str] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., initiated_by: _Optional[str] = ...) -> None: ...
 
 class QuarantineRecord(_message.Message):
     __slots__ = ("directive", "status", "from_state", "to_state")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sentinel.fleet import NotFoundError, SentinelClient
 from sentinel.fleet.probes import FaultSpec
 from sentinel.v1 import agent_pb2, fleet_pb2, types_pb2
 
@@ -103,6 +104,28 @@ def test_config_update_is_applied_and_acknowledged(
     assert [(e.probe_type, e.sm_coverage, e.timeout_ms) for e in agent.settings.schedule] == [
         (1, 0.5, 500)
     ]
+    with SentinelClient.connect(fleet_server.address) as client:
+        acks = client.list_config_acks(ack.update_id)
+        assert (acks.update_id, acks.config_version) == (ack.update_id, ack.config_version)
+        assert [(a.component_id, a.applied, a.config_version) for a in acks.acks] == [
+            ("node-a", True, ack.config_version)
+        ]
+        agent.stop()
+        later = fleet_server.engine.update_config(
+            types_pb2.ConfigUpdate(
+                overhead_budget=types_pb2.OverheadBudgetUpdate(budget_pct=2), reason="test"
+            )
+        ).result()
+        pending = client.list_config_acks()
+        assert (pending.update_id, pending.config_version) == (
+            later.update_id,
+            later.config_version,
+        )
+        assert [(a.component_id, a.applied, a.error, a.config_version) for a in pending.acks] == [
+            ("node-a", False, "", ack.config_version)
+        ]
+        with pytest.raises(NotFoundError, match="no-such-update"):
+            client.list_config_acks("no-such-update")
 
 
 def test_unknown_probe_type_is_refused_and_the_schedule_kept(
@@ -188,3 +211,88 @@ def test_probe_that_raises_or_hangs_is_reported_and_the_agent_goes_on(
         wait_for(lambda: not len(agent.buffer), "delivery")
     finally:
         release.set()
+
+
+def test_a_suspect_gpu_is_probed_fully_until_it_is_cleared(
+    fleet_server: Any, make_agent: Any, wait_for: Any
+) -> None:
+    from sentinel.fleet.probes import CpuBackend
+
+    runs: list[tuple[int, float]] = []
+
+    class Recorded(CpuBackend):
+        """The CPU backend, noting the device and coverage of each scheduled run."""
+
+        def run(self, device_index: int, probe_type: int, **kwargs: Any) -> Any:
+            if not kwargs.get("deep"):
+                runs.append((device_index, kwargs["sm_coverage"]))
+            return super().run(device_index, probe_type, **kwargs)
+
+    agent, _ = make_agent(fleet_server.address, backend=Recorded(2, 8, hostname="node-a"))
+    wait_for(lambda: _registered(fleet_server, agent), "registration and its config ack")
+    entry = types_pb2.ProbeScheduleEntry(
+        type=1, period_seconds=30, sm_coverage=0.25, priority=1, enabled=True, timeout_ms=500
+    )
+    ack = fleet_server.engine.update_config(
+        types_pb2.ConfigUpdate(probe_schedule=types_pb2.ProbeScheduleUpdate(entries=[entry]))
+    ).result()
+    wait_for(lambda: agent.settings.version == ack.config_version, "the new schedule")
+
+    def change(state: int) -> None:
+        gpu = types_pb2.GpuIdentifier(uuid=agent.devices[0].uuid, hostname="node-a")
+        fleet_server.engine.emit(
+            "state", agent_pb2.GpuStateChange(gpu=gpu, state=state, reason="test")
+        )
+
+    def runs_after(mark: int, device: int, coverage: float) -> bool:
+        return (device, coverage) in runs[mark:]
+
+    # The runner is one thread: once a run used the new schedule, all later ones do.
+    wait_for(lambda: (1, 0.25) in runs, "a run on the new schedule")
+    start = len(runs)
+    change(2)  # SUSPECT
+    wait_for(lambda: runs_after(start, 0, 1.0), "a full-coverage run on the suspect GPU")
+    mark = len(runs)
+    wait_for(lambda: runs_after(mark, 1, 0.25), "a scheduled run on the other GPU")
+    assert (1, 1.0) not in runs[start:], "the healthy GPU keeps its partial coverage"
+    change(HEALTHY)
+    mark = len(runs)
+    wait_for(lambda: runs_after(mark, 0, 0.25), "the cleared GPU back on its schedule")
+
+
+def _suspect_at_first_failure(server: Any) -> None:
+    """Raise ``suspect_below`` above one failure's score (prior 100/101), so it shows."""
+    for parameter, value in (("suspect_recover_score", 0.99), ("suspect_below", 0.985)):
+        threshold = types_pb2.ThresholdUpdate(component="engine", parameter=parameter, value=value)
+        server.engine.update_config(types_pb2.ConfigUpdate(threshold=threshold)).result()
+
+
+def test_the_engine_tells_the_agent_when_its_gpu_turns_suspect_and_back(
+    fleet_server: Any, make_agent: Any, wait_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    _suspect_at_first_failure(fleet_server)
+    agent, backend = make_agent(fleet_server.address, start=False)
+    backend.inject(0, FaultSpec("stuck_bit", sm_id=3, bit=7))
+    with caplog.at_level(logging.INFO, "sentinel.fleet.agent"):
+        agent.start()
+        wait_for(lambda: _gpu(fleet_server, agent, 0).state == QUARANTINED, "quarantine")
+        wait_for(lambda: "is no longer SUSPECT" in caplog.text, "the end of the watch")
+    assert f"GPU {agent.devices[0].uuid} (device 0) is SUSPECT (reliability" in caplog.text
+
+
+def test_suspect_gpus_are_replayed_to_a_subscribing_agent(fleet_server: Any) -> None:
+    from sentinel_testing import probe, register_host
+
+    from sentinel.fleet.engine import queries
+
+    _suspect_at_first_failure(fleet_server)
+    healthy, suspect = register_host(fleet_server.engine, "node-r", 2)
+    probe(fleet_server.engine, suspect, failing_sm=1)
+
+    changes = queries.suspect_gpus(fleet_server.engine, "node-r")
+    assert [(c.gpu.uuid, c.gpu.hostname, c.state) for c in changes] == [
+        (suspect, "node-r", types_pb2.GPU_HEALTH_STATE_SUSPECT)
+    ]
+    assert "below 0.985" in changes[0].reason
+    assert queries.suspect_gpus(fleet_server.engine, "node-other") == []
+    assert healthy not in [c.gpu.uuid for c in changes]

@@ -70,3 +70,23 @@ def test_confirmations_stay_within_the_budget() -> None:
     s = Scheduler([0], [FMA], OverheadBudget(window_s=100, budget_pct=1))  # 1 s per 100 s
     s.finished(0, 1, 0.9, 0.0, failed=True)
     assert s.next_probe(0.1) == 100.0, "the re-run waits until it fits"
+
+
+def test_a_watched_device_is_probed_more_often_and_fully_within_the_budget() -> None:
+    partial = ScheduleEntry(1, period_s=100, sm_coverage=0.25, priority=1, timeout_ms=1000)
+    s = Scheduler([0, 1], [partial], OverheadBudget(window_s=1000, budget_pct=1))  # 10 s
+    for device in (0, 1):
+        s.finished(device, 1, 0.1, 0.0)
+    assert s.set_watched(0, True)
+    assert not s.set_watched(0, True), "told twice, changed once"
+
+    watched = ScheduleEntry(1, period_s=25, sm_coverage=1.0, priority=1, timeout_ms=4000)
+    assert s.next_probe(10.0) == 25.0, "due after a quarter of the period"
+    assert s.next_probe(25.0) == (0, watched)
+    s.finished(0, 1, 9.0, 25.0)  # a full run costs more: 9.1 of the 10 s are spent
+    assert s.next_probe(50.0) == 100.0, "the next full run waits for budget; device 1 is next"
+    assert s.deferred == 1
+    assert s.next_probe(100.0) == (1, partial), "device 1 keeps its schedule"
+    s.finished(1, 1, 0.1, 100.0)
+    assert s.set_watched(0, False)
+    assert s.next_probe(1100.0) == (0, partial), "cleared: back to the schedule"

@@ -9,7 +9,7 @@ Three threads share the work, so none can hold up another:
   exponential backoff and full jitter;
 * the command reader follows the ``Subscribe`` stream: config updates (applied and
   acknowledged at once, or refused with a NACK), directives for this host's GPUs, TMR
-  assignments.
+  assignments, and state changes (a SUSPECT GPU is probed more until it is cleared).
 
 A report's id is made when the probe finishes and travels with it through the buffer,
 so a report sent twice (an ack lost with the engine) is dropped by the engine.
@@ -414,6 +414,27 @@ class Agent:
         if self._hook is not None:
             self._hook.submit(record, path)
 
+    def _on_state(self, change: agent_pb2.GpuStateChange) -> None:
+        """Watch a GPU the engine holds SUSPECT: more probes until it is cleared or not."""
+        device = self._by_uuid.get(change.gpu.uuid)
+        if device is None:
+            return
+        watched = change.state == types_pb2.GPU_HEALTH_STATE_SUSPECT
+        with self._lock:
+            changed = self._scheduler.set_watched(device.index, watched)
+        if not changed:
+            return
+        self._runner_wake.set()
+        if watched:
+            log.warning(
+                "GPU %s (device %d) is SUSPECT (%s): probing it more often and on all SMs",
+                device.uuid,
+                device.index,
+                change.reason,
+            )
+        else:
+            log.info("GPU %s (device %d) is no longer SUSPECT", device.uuid, device.index)
+
     # -- the runner ----------------------------------------------------------------------
 
     def _run_probes(self) -> None:
@@ -746,6 +767,8 @@ class Agent:
                 self._on_directive(cmd.directive)
             elif kind == "tmr":
                 self._on_tmr(cmd.tmr)
+            elif kind == "state":
+                self._on_state(cmd.state)
         except Exception:  # one bad command must not end the stream
             log.exception("could not handle %s command", kind)
 

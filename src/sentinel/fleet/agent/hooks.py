@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = ["ActionHook", "GpuStateRecord", "StateFiles"]
@@ -49,7 +49,7 @@ class GpuStateRecord:
     @classmethod
     def now(cls, **fields: object) -> GpuStateRecord:
         """A record stamped with the current time."""
-        return cls(time=datetime.now(UTC).isoformat(timespec="seconds"), **fields)  # type: ignore[arg-type]
+        return cls(time=datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields)  # type: ignore[arg-type]
 
 
 class StateFiles:

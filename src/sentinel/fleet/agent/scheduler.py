@@ -12,11 +12,17 @@ is empty, so it is rare rather than never.
 A probe that fails is due again at once, up to ``CONFIRMATIONS`` times in a row (still
 within the budget): a real fault fails again and reaches the engine's quarantine count
 in seconds instead of periods, while a one-off upset passes its re-run.
+
+A device the engine holds SUSPECT is watched: each of its probes runs ``WATCH_SPEEDUP``
+times as often and over all of its SMs (its timeout grown to match), still within the
+budget, until the engine clears or quarantines it. A fault on an SM that partial
+coverage visits one run in four is then seen at every run.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,6 +33,17 @@ __all__ = ["OverheadBudget", "Scheduler"]
 _EWMA = 0.3
 CONFIRMATIONS = 2
 """Immediate re-runs of a failed probe before it waits for its period again."""
+WATCH_SPEEDUP = 4.0
+"""How many times as often a watched (SUSPECT) device's probes run."""
+
+
+def _watched(entry: ScheduleEntry) -> ScheduleEntry:
+    return dataclasses.replace(
+        entry,
+        period_s=entry.period_s / WATCH_SPEEDUP,
+        sm_coverage=1.0,
+        timeout_ms=int(entry.timeout_ms / entry.sm_coverage),
+    )
 
 
 class OverheadBudget:
@@ -107,6 +124,7 @@ class Scheduler:
         self.deferred = 0
         """How many times a due probe was held back by the budget."""
         self._active = {d: True for d in devices}
+        self._watched: set[int] = set()
         self._slots: dict[int, dict[int, _Slot]] = {d: {} for d in self._active}
         self.configure(schedule, budget.budget_pct)
 
@@ -125,6 +143,20 @@ class Scheduler:
         """Take ``device`` in or out of the regular schedule (quarantined GPUs are out)."""
         self._active[device] = active
 
+    def set_watched(self, device: int, watched: bool) -> bool:
+        """Probe ``device`` more often and fully (it is SUSPECT), or as scheduled again.
+
+        Returns:
+            Whether this changed the device's schedule.
+        """
+        if watched == (device in self._watched):
+            return False
+        if watched:
+            self._watched.add(device)
+        else:
+            self._watched.discard(device)
+        return True
+
     def next_probe(self, now: float) -> tuple[int, ScheduleEntry] | float:
         """The most important due probe that fits the budget, or when to ask again.
 
@@ -133,12 +165,12 @@ class Scheduler:
             something becomes due or fits; ``inf`` when nothing is scheduled.
         """
         wake = float("inf")
-        best: tuple[int, int, _Slot] | None = None
+        best: tuple[int, ScheduleEntry] | None = None
         for device, slots in self._slots.items():
             if not self._active[device]:
                 continue
             for slot in slots.values():
-                e = slot.entry
+                e = _watched(slot.entry) if device in self._watched else slot.entry
                 due = now if slot.last_run is None else slot.last_run + e.period_s
                 if 0 < slot.failures_in_row <= CONFIRMATIONS:  # re-run now to confirm
                     due = now
@@ -149,12 +181,12 @@ class Scheduler:
                     self.deferred += 1
                     wake = min(wake, self.budget.frees_at(device, slot.cost_s, now))
                     break  # lower priorities of this device wait too
-                if best is None or (e.priority, device) < (best[2].entry.priority, best[0]):
-                    best = (device, e.probe_type, slot)
+                if best is None or (e.priority, device) < (best[1].priority, best[0]):
+                    best = (device, e)
                 break
         if best is None:
             return wake
-        return best[0], best[2].entry
+        return best
 
     def finished(
         self, device: int, probe_type: int, device_s: float, now: float, *, failed: bool = False

@@ -37,6 +37,18 @@ def known_gpu(eng: FleetEngine, gpu_uuid: str) -> Gpu:
     return gpu
 
 
+def queried_gpu(eng: FleetEngine, gpu_uuid: str) -> Gpu:
+    """The GPU a query names. Any id that names no GPU, malformed or not, is not found:
+    a query answers with what exists; writes refuse malformed ids (``known_gpu``)."""
+    from sentinel.fleet.engine.engine import EngineNotFound
+
+    gpu = eng.state.gpus.get(gpu_uuid)
+    if gpu is None:
+        hint = "" if GPU_UUID_RE.match(gpu_uuid) else f" (a GPU UUID looks like {GPU_UUID_FORMAT})"
+        raise EngineNotFound(f"GPU {gpu_uuid} not found{hint}")
+    return gpu
+
+
 def invalid(msg: str) -> Exception:
     from sentinel.fleet.engine.engine import EngineValidationError
 

@@ -26,7 +26,7 @@ from sentinel.fleet.engine.lifecycle import (
     policy_target,
 )
 from sentinel.fleet.engine.state import Gpu
-from sentinel.v1 import types_pb2
+from sentinel.v1 import agent_pb2, types_pb2
 
 if TYPE_CHECKING:
     from sentinel.fleet.engine.engine import FleetEngine
@@ -176,6 +176,13 @@ def transition(
     b.audit(EntryType.QUARANTINE_ACTION, g.uuid, record.SerializeToString())
     sample(b, g, force=True)
     b.touch(g)
+    if GpuState.SUSPECT in (old_state, new_state):  # the agent watches SUSPECT GPUs
+        change = agent_pb2.GpuStateChange(
+            gpu=identifier(g),
+            state=new_state,  # type: ignore[arg-type]
+            reason=reason,
+        )
+        b.after_commit.append(lambda: eng.emit("state", change))
 
 
 def sample(b: Batch, g: Gpu, force: bool = False) -> None:

@@ -15,7 +15,7 @@ import copy
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from operator import attrgetter
 from typing import Any
 
@@ -64,7 +64,7 @@ _GPU_FIELDS = (
 
 def us_to_dt(us: int) -> datetime:
     """Microseconds since the epoch to an aware UTC datetime."""
-    return datetime.fromtimestamp(us / 1e6, tz=UTC)
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc)
 
 
 _GPU_COLUMNS = (*_GPU_FIELDS, "alpha", "beta", "reliability_updated")
@@ -125,7 +125,7 @@ class Batch:
 
     def audit(self, entry_type: int, gpu_uuid: str | None, data: bytes, ts: float = 0.0) -> None:
         """Queue one audit ledger entry."""
-        when = datetime.fromtimestamp(ts or self.now, tz=UTC)
+        when = datetime.fromtimestamp(ts or self.now, tz=timezone.utc)
         self.ledger.append(LedgerRecord(entry_type, when, gpu_uuid, data))
 
     def stage(self, gpu: Gpu) -> None:

@@ -223,7 +223,8 @@ class FleetEngine:
                 self._fail([op], _stopped_error())
 
     def add_listener(self, fn: Callable[[str, Any], None]) -> Callable[[], None]:
-        """Call ``fn(kind, payload)`` after each commit ("directive", "config", "tmr").
+        """Call ``fn(kind, payload)`` after each commit ("directive", "config", "tmr",
+        "state": a ``GpuStateChange`` into or out of SUSPECT).
 
         Returns a function that removes the listener. Listeners run on the writer thread
         and must not block.

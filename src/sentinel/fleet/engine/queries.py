@@ -11,24 +11,25 @@ import bisect
 import json
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from sentinel.core.pagination import InvalidPageToken, PageTokenCodec
-from sentinel.fleet.engine._common import identifier, known_gpu
+from sentinel.fleet.engine._common import identifier, queried_gpu
 from sentinel.fleet.engine._directives import directive_from_row
-from sentinel.fleet.engine.engine import EngineValidationError, FleetEngine
+from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, FleetEngine
 from sentinel.fleet.engine.enums import GpuState
 from sentinel.fleet.engine.state import Gpu
 from sentinel.fleet.engine.store import (
+    ConfigRow,
     CorrelationRow,
     DirectiveRow,
     ReliabilitySampleRow,
     TransitionRow,
 )
-from sentinel.v1 import fleet_pb2, types_pb2
+from sentinel.v1 import agent_pb2, fleet_pb2, types_pb2
 
 _MAX_LIMIT = 10_000
 
@@ -69,7 +70,7 @@ def _decode(eng: FleetEngine, scope: str, token: str) -> dict[str, Any]:
 def gpu_health(eng: FleetEngine, gpu_uuid: str, *, with_sm: bool = True) -> types_pb2.GpuHealth:
     """Current health of one GPU, with the per-SM breakdown."""
     with eng.state.lock:
-        g = known_gpu(eng, gpu_uuid)
+        g = queried_gpu(eng, gpu_uuid)
         return _health(eng, g, with_sm)
 
 
@@ -212,8 +213,8 @@ def _range(start: Any, end: Any) -> tuple[int, int]:
     hi = end.ToMicroseconds() if end.seconds or end.nanos else 2**62
     if lo > hi:
         raise EngineValidationError(
-            f"start_time ({datetime.fromtimestamp(lo / 1e6, UTC).isoformat()}) is after "
-            f"end_time ({datetime.fromtimestamp(hi / 1e6, UTC).isoformat()})"
+            f"start_time ({datetime.fromtimestamp(lo / 1e6, timezone.utc).isoformat()}) is after "
+            f"end_time ({datetime.fromtimestamp(hi / 1e6, timezone.utc).isoformat()})"
         )
     return lo, hi
 
@@ -226,10 +227,11 @@ def gpu_history(
     A page holds at most ``limit`` items across the three lists; the page token carries
     the (time, kind, id) of the last item returned.
     """
-    with eng.state.lock:
-        g = known_gpu(eng, req.gpu_uuid)
+    # Arguments that are wrong whatever the fleet holds are refused before the lookup.
     lo, hi = _range(req.start_time, req.end_time)
     limit = _limit(req.limit, 1000)
+    with eng.state.lock:
+        g = queried_gpu(eng, req.gpu_uuid)
     scope = json.dumps(["history", g.uuid, lo, hi])
     cursor = (lo, -1, "")
     if req.page_token:
@@ -327,7 +329,7 @@ def list_directives(
         stmt = stmt.where(DirectiveRow.status == "pending")
     if gpu_uuid:
         with eng.state.lock:
-            known_gpu(eng, gpu_uuid)
+            queried_gpu(eng, gpu_uuid)
         stmt = stmt.where(DirectiveRow.gpu_uuid == gpu_uuid)
     with eng.db.connect() as conn:
         rows = conn.execute(stmt).mappings().all()
@@ -361,8 +363,8 @@ def latest_applied_directives(
 
 def audit_trail(eng: FleetEngine, f: fleet_pb2.AuditQueryFilters) -> fleet_pb2.AuditQueryResponse:
     """A page of audit entries matching the filters."""
-    start = f.start_time.ToDatetime(tzinfo=UTC) if f.HasField("start_time") else None
-    end = f.end_time.ToDatetime(tzinfo=UTC) if f.HasField("end_time") else None
+    start = f.start_time.ToDatetime(tzinfo=timezone.utc) if f.HasField("start_time") else None
+    end = f.end_time.ToDatetime(tzinfo=timezone.utc) if f.HasField("end_time") else None
     if not 0 <= f.entry_type <= 6:
         raise EngineValidationError(
             f"entry_type must be an AuditEntryType 0..6, got {f.entry_type}"
@@ -456,4 +458,55 @@ def trust_graph(eng: FleetEngine) -> types_pb2.TrustGraphSnapshot:
                 target.CopyFrom(identifier(g) if g else types_pb2.GpuIdentifier(uuid=u))
             edge.last_comparison.FromMicroseconds(int(e.last_comparison * 1e6))
     out.timestamp.FromMicroseconds(int(eng.clock() * 1e6))
+    return out
+
+
+def suspect_gpus(eng: FleetEngine, host: str) -> list[agent_pb2.GpuStateChange]:
+    """The SUSPECT GPUs of ``host``, for an agent that (re)subscribes to learn of them."""
+    with eng.state.lock:
+        return [
+            agent_pb2.GpuStateChange(
+                gpu=identifier(g),
+                state=g.state,  # type: ignore[arg-type]
+                reason=g.state_change_reason,
+            )
+            for g in eng.state.gpus.values()
+            if g.hostname == host and g.state == GpuState.SUSPECT
+        ]
+
+
+def config_acks(eng: FleetEngine, update_id: str = "") -> fleet_pb2.ListConfigAcksResponse:
+    """Each registered agent's acknowledgement of a config update (empty: the current one).
+
+    Configurations are whole snapshots, so an agent running the update's version or a
+    later one has applied it; one that refused a newer version and runs an older one
+    says why; any other is still pending.
+
+    Raises:
+        EngineNotFound: No update has ``update_id``.
+    """
+    if update_id:
+        with eng.db.connect() as conn:
+            version = conn.execute(
+                select(ConfigRow.version)
+                .where(ConfigRow.update_id == update_id)
+                .order_by(ConfigRow.version.desc())
+                .limit(1)
+            ).scalar()
+        if version is None:
+            raise EngineNotFound(f"config update {update_id!r} not found")
+    else:
+        update_id, version = eng.config.update_id, eng.config.config_version
+    out = fleet_pb2.ListConfigAcksResponse(update_id=update_id, config_version=version)
+    with eng.state.lock:
+        agents = sorted(eng.state.agents.values(), key=lambda a: a.hostname)
+        for a in agents:
+            applied = a.config_version >= version
+            out.acks.add(
+                update_id=update_id,
+                applied=applied,
+                component_id=a.hostname,
+                error="" if applied else a.config_error,
+                config_version=a.config_version,
+            )
     return out
