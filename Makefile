@@ -4,8 +4,9 @@ PIP := $(VENV)/bin/pip
 SERVER_STAMP := $(VENV)/.installed-server
 TEST_STAMP := $(VENV)/.installed-test
 CHROMIUM ?= /usr/bin/chromium
+PROMETHEUS ?= /usr/bin/prometheus
 
-.PHONY: up test check bench screenshots protos clean chromium
+.PHONY: up test check bench screenshots protos clean chromium prometheus
 
 # What `sentinel up` needs, and nothing more, so the first start is quick.
 $(SERVER_STAMP): pyproject.toml
@@ -28,10 +29,18 @@ chromium:
 	    || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
 
+# The forecast tests start Debian's Prometheus (never its system service) on free ports.
+prometheus:
+	@test -x $(PROMETHEUS) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q prometheus >/dev/null \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; \
+	  else echo "Prometheus is missing: run 'sudo apt-get install -y prometheus'"; exit 1; fi; }
+
 up: $(SERVER_STAMP)
+	@$(MAKE) -s prometheus || echo "Without Prometheus the forecast demo shows its problem instead."
 	$(VENV)/bin/sentinel up
 
-test: $(TEST_STAMP) chromium
+test: $(TEST_STAMP) chromium prometheus
 	$(VENV)/bin/pytest -q
 	scripts/client_tests.sh
 

@@ -1,0 +1,1 @@
+"""Generated protobuf messages of Prometheus's remote-read protocol (see ``remote.proto``)."""
