@@ -7,35 +7,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _forecast_stack import HISTORY, PERIOD, Stack
 
-from sentinel.forecast.exporter import Signal, openmetrics, serve_signals, service_signals
+from sentinel.forecast.exporter import openmetrics, serve_signals, service_signals
 from sentinel.forecast.prometheus_process import PrometheusProcess, binaries, free_port
-
-PERIOD = 3600.0
-"""The test exporter's season: one hour, a calendar period at 15 s granularity."""
-HISTORY = 3 * 3600.0
-
-
-@dataclass
-class Stack:
-    """A running exporter and Prometheus, and where Sentinel is expected to listen."""
-
-    prometheus: PrometheusProcess
-    exporter_target: str
-    sentinel_port: int
-    signals: list[Signal]
-    removable: dict[str, float]
-    """Label value -> value of the ``test_temp_gauge`` series the exporter serves; delete a
-    key and the series disappears from the next scrape."""
-
-    @property
-    def url(self) -> str:
-        return self.prometheus.url
 
 
 def _require_prometheus() -> None:
@@ -101,14 +80,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for server in (exporter, temp_server):
             server.shutdown()
             server.server_close()
-
-
-def scrape_ready(url: str, query: str) -> Any:
-    """The result of an instant query, or ``None`` while it is empty."""
-    import httpx
-
-    data = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()
-    return data["data"]["result"] or None
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import cramjam
 import httpx
 import pytest
-from conftest import Stack
+from _forecast_stack import Stack
 from markupsafe import escape
 from sentinel_testing import OPERATOR_TOKEN, start_server, wait_for
 

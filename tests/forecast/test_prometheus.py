@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import HISTORY, Stack, scrape_ready
+from _forecast_stack import HISTORY, Stack, scrape_ready
 from sentinel_testing import wait_for
 
 from sentinel.forecast import Sentinel, SentinelConfig, WatchConfig

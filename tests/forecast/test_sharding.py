@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Stack
+from _forecast_stack import Stack
 from sentinel_testing import wait_for
 
 from sentinel.forecast import Sentinel, SentinelConfig, WatchConfig

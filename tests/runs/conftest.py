@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _helpers import RunsServer, free_port, start_runs_server
+from _runs_testing import RunsServer, free_port, start_runs_server
 from sentinel_testing import wait_for
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _helpers import csv_text
+from _runs_testing import csv_text
 
 from sentinel.runs import api
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _helpers import RunsServer, call, csv_text, start_runs_server
+from _runs_testing import RunsServer, call, csv_text, start_runs_server
 
 from sentinel.runs.objects import object_name, session_policy
 from sentinel.runs.settings import RunsSettings

@@ -8,7 +8,7 @@ from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import pytest
-from _helpers import call, csv_text
+from _runs_testing import call, csv_text
 from sentinel_testing import register_host, start_server, wait_for
 
 GPU = "GPU-12345678-aaaa-bbbb-cccc-ddddeeeeffff"

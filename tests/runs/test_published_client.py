@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from _helpers import csv_text
+from _runs_testing import csv_text
 
 sentinel_api = pytest.importorskip(
     "resource_tracker.sentinel_api", reason="pip install 'resource-tracker==0.5.0' (test extra)"

@@ -7,7 +7,7 @@ import gzip
 from typing import Any
 
 import pytest
-from _helpers import call, csv_text, gz
+from _runs_testing import call, csv_text, gz
 
 FINISH = {"exit_code": 0, "run_status": "finished", "data_source": "inline"}
 
