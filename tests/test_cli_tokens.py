@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def test_create_list_revoke_against_a_running_server(server: Any) -> None:
     with SentinelClient.connect(server.address, token=token) as client:
         done = client.issue_quarantine(gpu, QuarantineAction.QUARANTINE, "cli token")
         assert done.accepted
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         history = client.get_gpu_history(gpu, now - timedelta(hours=1), now + timedelta(hours=1))
         assert history.state_transitions[-1].initiated_by == "frank"
 
@@ -84,6 +84,24 @@ def test_agent_tokens_need_a_host_and_unknown_ids_say_where_to_look(server: Any)
     assert missing.exit_code == 1 and "sentinel tokens list" in missing.output
     empty = CliRunner().invoke(cli, ["tokens", "list", "--data-dir", str(server.settings.data_dir)])
     assert "node-1" in empty.stdout
+
+
+def test_capture_tokens_name_their_repositories(server: Any) -> None:
+    missing = _tokens(server, "create", "--scope", "capture")
+    assert missing.exit_code == 2 and "--repo owner/repo" in missing.output
+    wrong = _tokens(server, "create", "--scope", "runs", "--repo", "acme/shop")
+    assert wrong.exit_code == 2 and "only capture tokens are bound to repositories" in wrong.output
+    made = _tokens(
+        server, "create", "--scope", "capture", "--repo", "acme/shop", "--repo", "acme/billing"
+    )
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    assert token.startswith("snt_capture_") and "for acme/shop, acme/billing" in made.stderr
+    identity = server.tokens.lookup(token).identity()
+    assert identity.reports_for("acme/billing") and not identity.reports_for("acme/other")
+    listed = _tokens(server, "list")
+    assert listed.exit_code == 0 and token not in listed.stdout
+    assert "acme/shop" in listed.stdout and "acme/billing" in listed.stdout
 
 
 @pytest.mark.parametrize("where", ["before", "after", "after="])

@@ -7,10 +7,28 @@ import sys
 
 import pytest
 
-HEAVY = ("sqlalchemy", "fastapi", "alembic", "uvicorn", "numpy", "prometheus_client")
+HEAVY = (
+    "sqlalchemy",
+    "fastapi",
+    "alembic",
+    "uvicorn",
+    "numpy",
+    "prometheus_client",
+    "sklearn",
+    "torch",
+    "boto3",
+)
+CLIENTS = [
+    "sentinel",
+    "sentinel.fleet",
+    "sentinel.fleet.types",
+    "sentinel.runs",
+    "sentinel.runs.api",
+    "sentinel.capture",
+]
 
 
-@pytest.mark.parametrize("module", ["sentinel", "sentinel.fleet", "sentinel.fleet.types"])
+@pytest.mark.parametrize("module", CLIENTS)
 def test_import_stays_light(module: str) -> None:
     code = (
         f"import sys, {module}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -45,7 +46,14 @@ def test_a_token_is_shown_once_and_stored_as_its_hash(db: Engine) -> None:
 
 def test_every_scope_and_the_names_it_gets(db: Engine) -> None:
     store = TokenStore(db)
-    made = {scope: store.create(scope, host="h" if scope == "agent" else "") for scope in SCOPES}
+    made = {
+        scope: store.create(
+            scope,
+            host="h" if scope == "agent" else "",
+            repos=("acme/shop",) if scope == "capture" else (),
+        )
+        for scope in SCOPES
+    }
     kinds = {scope: record.identity().kind for scope, (record, _) in made.items()}
     assert kinds == {
         "operator": "operator",
@@ -75,6 +83,58 @@ def test_bad_fields_are_refused_with_how_to_fix(
     with pytest.raises(ValueError, match=message):
         TokenStore(db).create(scope, host=host, name=name)
     assert TokenStore(db).records() == []
+
+
+def test_capture_tokens_are_bound_to_repositories(db: Engine) -> None:
+    store = TokenStore(db)
+    record, token = store.create("capture", repos=["acme/shop", "Acme/Billing", "acme/shop"])
+    assert record.repos == ("acme/shop", "Acme/Billing")  # duplicates once, as typed
+    found = store.lookup(token)
+    assert found is not None and found.repos == record.repos
+    identity = found.identity()
+    assert identity.repos == frozenset({"acme/shop", "acme/billing"})
+    assert identity.reports_for("ACME/Shop") and identity.reports_for("acme/billing")
+    assert not identity.reports_for("acme/other") and not identity.reports_for("evil/shop")
+    operator = store.create("operator")[0].identity()
+    assert operator.reports_for("any/repo") and operator.repos == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("scope", "repos", "message"),
+    [
+        ("capture", (), "a capture token is bound to the repositories"),
+        ("runs", ("acme/shop",), "only capture tokens are bound to repositories"),
+        ("capture", ("acme",), "'acme' is not of the form owner/repo"),
+        ("capture", ("acme/shop/x",), "is not of the form owner/repo"),
+        ("capture", ("-acme/shop",), "is not of the form owner/repo"),
+    ],
+)
+def test_bad_repositories_are_refused(
+    db: Engine, scope: str, repos: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        TokenStore(db).create(scope, repos=repos)
+    assert TokenStore(db).records() == []
+
+
+def test_tokens_issued_before_repositories_existed_have_none(tmp_path: Path) -> None:
+    from alembic import command
+
+    from sentinel.core.db import _alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(_alembic_config(engine), "0004_fleet_reports")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sentinel_tokens (token_id, name, scope, host, token_hash, created_us)"
+                " VALUES ('t1', 'old', 'capture', '', 'h', 1)"
+            )
+        )
+    migrate(engine)
+    (record,) = TokenStore(engine).records()
+    assert record.repos == () and not record.identity().reports_for("acme/shop")
+    engine.dispose()
 
 
 def test_revocation_is_immediate_here_and_within_a_second_elsewhere(db: Engine) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +74,36 @@ def tokens() -> None:
 )
 @click.option("--host", default="", help="The hostname an agent token acts for (agent only).")
 @click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    metavar="OWNER/REPO",
+    help="A GitHub repository a capture token reports exceptions for (capture only; "
+    "required there; repeat for several).",
+)
+@click.option(
     "--name", default="", help="What the audit trail records [default: the host or scope]."
 )
 @_database_options
 def create(
-    scope: str, host: str, name: str, data_dir: Path | None, database_url: str | None
+    scope: str,
+    host: str,
+    repos: tuple[str, ...],
+    name: str,
+    data_dir: Path | None,
+    database_url: str | None,
 ) -> None:
     """Issue a token and print it once: it is stored only as a hash."""
     with _store(data_dir, database_url) as store:
         try:
-            record, token = store.create(scope, host=host, name=name)
+            record, token = store.create(scope, host=host, name=name, repos=repos)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
     out = console()
     out.print(token, soft_wrap=True)
     bound = f" for host {record.host}" if record.host else ""
+    if record.repos:
+        bound = f" for {', '.join(record.repos)}"
     console(stderr=True).print(
         f"Created {record.scope} token {record.token_id} ({record.name}){bound}. "
         "This is the only time it is shown: keep it in a secret store; "
@@ -100,16 +115,17 @@ def create(
 @tokens.command(name="list")
 @_database_options
 def list_(data_dir: Path | None, database_url: str | None) -> None:
-    """Every token issued: id, name, scope, host, created, revoked (never the token)."""
+    """Every token issued: id, name, scope, host or repositories, created, revoked (never the
+    token)."""
     with _store(data_dir, database_url) as store:
         records = store.records()
-    table = Table("id", "name", "scope", "host", "created", "revoked")
+    table = Table("id", "name", "scope", "host / repos", "created", "revoked")
     for r in records:
         table.add_row(
             r.token_id,
             r.name,
             r.scope,
-            r.host or "—",
+            r.host or " ".join(r.repos) or "—",
             _time(r.created_us),
             Text(_time(r.revoked_us), style="red") if r.revoked else Text("—", style="dim"),
         )
@@ -137,4 +153,4 @@ def revoke(token_id: str, data_dir: Path | None, database_url: str | None) -> No
 def _time(us: int | None) -> str:
     if us is None:
         return "—"
-    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(us / 1e6, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")

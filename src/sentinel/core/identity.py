@@ -14,10 +14,11 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import BigInteger, Engine, String, insert, select, update
+from sqlalchemy import BigInteger, Engine, String, Text, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +34,8 @@ SCOPES = ("operator", "agent", "runs", "capture", "llm")
 _PREFIX = "snt_"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
+_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
+_MAX_REPOS = 64
 _CACHE_SECONDS = 1.0
 _CACHE_MAX = 10_000
 
@@ -51,6 +54,8 @@ class Identity:
     """The host an agent acts for; empty for other kinds."""
     scopes: frozenset[str] = frozenset()
     """What the caller may do: ``operator``, ``agent`` or a domain name."""
+    repos: frozenset[str] = frozenset()
+    """The GitHub repositories (``owner/repo``, lower case) a ``capture`` client reports for."""
 
     @property
     def operator(self) -> bool:
@@ -61,14 +66,28 @@ class Identity:
         """Whether the caller may act as the agent of ``host``: its agent, or an operator."""
         return self.operator or (self.kind == "agent" and self.host == host)
 
+    def reports_for(self, repo: str) -> bool:
+        """Whether the caller may report exceptions of ``repo``: a key bound to it, or an
+        operator (GitHub repository names are case-insensitive)."""
+        return self.operator or repo.lower() in self.repos
+
 
 ANONYMOUS = Identity(name="anonymous", kind="anonymous", via="anonymous")
 
 
-def identity_for_scope(name: str, scope: str, host: str, via: Via) -> Identity:
+def identity_for_scope(
+    name: str, scope: str, host: str, via: Via, repos: tuple[str, ...] = ()
+) -> Identity:
     """The identity a token (or certificate) of ``scope`` gives its bearer."""
     kind: Kind = "operator" if scope == "operator" else "agent" if scope == "agent" else "client"
-    return Identity(name=name, kind=kind, via=via, host=host, scopes=frozenset({scope}))
+    return Identity(
+        name=name,
+        kind=kind,
+        via=via,
+        host=host,
+        scopes=frozenset({scope}),
+        repos=frozenset(r.lower() for r in repos),
+    )
 
 
 class TokenRow(Base):
@@ -83,6 +102,8 @@ class TokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_us: Mapped[int] = mapped_column(BigInteger)
     revoked_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    repos: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Space-separated ``owner/repo`` a ``capture`` token is bound to; empty for others."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,8 @@ class TokenRecord:
     host: str
     created_us: int
     revoked_us: int | None
+    repos: tuple[str, ...] = ()
+    """The repositories a ``capture`` token reports for (``owner/repo``)."""
 
     @property
     def revoked(self) -> bool:
@@ -102,7 +125,7 @@ class TokenRecord:
 
     def identity(self) -> Identity:
         """The identity presenting this token gives."""
-        return identity_for_scope(self.name, self.scope, self.host, "token")
+        return identity_for_scope(self.name, self.scope, self.host, "token", self.repos)
 
 
 def token_hash(token: str) -> str:
@@ -116,8 +139,9 @@ def looks_like_token(value: str) -> bool:
     return value.startswith(_PREFIX) and bool(sep) and scope in SCOPES and len(secret) >= 32
 
 
-def check_token_fields(scope: str, host: str, name: str) -> None:
-    """Raise ``ValueError`` saying how to fix a scope, host or name a token cannot have."""
+def check_token_fields(scope: str, host: str, name: str, repos: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` saying how to fix a scope, host, name or repository a token
+    cannot have."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
     if scope == "agent" and not host:
@@ -126,6 +150,20 @@ def check_token_fields(scope: str, host: str, name: str) -> None:
         raise ValueError(f"only agent tokens are bound to a host; drop --host for a {scope} token")
     if host and not _HOST.fullmatch(host):
         raise ValueError(f"host {host!r} is not a hostname (letters, digits, '.', '-', '_')")
+    if scope == "capture" and not repos:
+        raise ValueError(
+            "a capture token is bound to the repositories it reports for: give "
+            "--repo owner/repo (repeat it for several)"
+        )
+    if scope != "capture" and repos:
+        raise ValueError(
+            f"only capture tokens are bound to repositories; drop --repo for a {scope} token"
+        )
+    bad = [r for r in repos if not _REPO.fullmatch(r)]
+    if bad:
+        raise ValueError(f"repository {bad[0]!r} is not of the form owner/repo (as on GitHub)")
+    if len(repos) > _MAX_REPOS:
+        raise ValueError(f"a token is bound to at most {_MAX_REPOS} repositories, got {len(repos)}")
     if name and not _NAME.fullmatch(name):
         raise ValueError(
             f"name {name!r} must be 1-128 letters, digits or '_.@:-', starting with a letter "
@@ -149,19 +187,24 @@ class TokenStore:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, TokenRecord | None]] = {}
 
-    def create(self, scope: str, *, host: str = "", name: str = "") -> tuple[TokenRecord, str]:
+    def create(
+        self, scope: str, *, host: str = "", name: str = "", repos: Sequence[str] = ()
+    ) -> tuple[TokenRecord, str]:
         """Issue a token; returns its record and the token, which is never shown again.
 
         Args:
             scope: One of ``SCOPES``.
             host: The agent's hostname; required for, and only for, ``agent`` tokens.
+            repos: The ``owner/repo`` a ``capture`` token reports for; required for, and
+                only for, ``capture`` tokens.
             name: What the ledger records as the caller; default: the host for an agent,
                 ``<scope>-<first 8 characters of the id>`` otherwise.
 
         Raises:
             ValueError: The scope, host or name is not allowed (the message says why).
         """
-        check_token_fields(scope, host, name)
+        bound = tuple(dict.fromkeys(r.strip() for r in repos))
+        check_token_fields(scope, host, name, bound)
         token_id = uuid7()
         token = f"{_PREFIX}{scope}_{secrets.token_urlsafe(32)}"
         record = TokenRecord(
@@ -171,9 +214,11 @@ class TokenStore:
             host=host,
             created_us=time.time_ns() // 1000,
             revoked_us=None,
+            repos=bound,
         )
+        row = {**record.__dict__, "repos": " ".join(bound)}
         with self._db.begin() as conn:
-            conn.execute(insert(TokenRow).values(token_hash=token_hash(token), **record.__dict__))
+            conn.execute(insert(TokenRow).values(token_hash=token_hash(token), **row))
         return record, token
 
     def records(self) -> list[TokenRecord]:
@@ -240,4 +285,5 @@ class TokenStore:
 def _record(row: object) -> TokenRecord:
     r = dict(row)  # type: ignore[call-overload]
     r.pop("token_hash")
+    r["repos"] = tuple((r.get("repos") or "").split())
     return TokenRecord(**r)

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sentinel.core.api import ErrorBody
 from sentinel.core.auth import Authorizer, Refused
 from sentinel.forecast import query, remote_read
 from sentinel.forecast.engine import Sentinel
@@ -36,6 +37,10 @@ class RetrainRequest(BaseModel):
     series: str = Field(min_length=1, max_length=1024, description="A series key from status")
 
 
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -49,7 +54,7 @@ def api_router(sentinel: Sentinel, actions: ActionStore, authorizer: Authorizer)
         """Every watched series: readiness, serving version, errors and problems."""
         return sentinel.status()
 
-    @r.post("/rollback")
+    @r.post("/rollback", responses=_errors(401, 403, 404, 409, 503))
     def rollback(body: RollbackRequest, authorization: Authorization = None) -> Any:
         """Serve the previous version of the matching series (operators only)."""
         try:
@@ -66,7 +71,7 @@ def api_router(sentinel: Sentinel, actions: ActionStore, authorizer: Authorizer)
             actions.record(who.name, "rollback", key, {"to": version})
         return {"rolled_back": done}
 
-    @r.post("/retrain", status_code=202)
+    @r.post("/retrain", status_code=202, responses=_errors(401, 403, 404, 503))
     def retrain(body: RetrainRequest, authorization: Authorization = None) -> Any:
         """Queue a full retrain of one series (operators only); the challenger serves only if
         its backtest beats the serving model."""

@@ -12,6 +12,7 @@ reset instead of an answer.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -87,7 +88,9 @@ async def _answer(send: Send, status: int, message: str) -> None:
 
 
 class Hardening:
-    """ASGI middleware: security headers on every response, size limits on every request.
+    """ASGI middleware: security headers and ``Server-Timing: app;dur=<ms>`` (the time until
+    the response started) on every response, size limits on every request. Pure ASGI: a
+    Starlette ``BaseHTTPMiddleware`` costs a task group and memory streams per request.
 
     Args:
         app: The application.
@@ -108,6 +111,7 @@ class Hardening:
             return
 
         answered = False  # by this middleware, instead of the app
+        started = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
             if answered:
@@ -115,6 +119,8 @@ class Hardening:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in _RAW_HEADERS if k not in present]
+                ms = (time.perf_counter() - started) * 1000
+                extra.append((b"server-timing", f"app;dur={ms:.2f}".encode()))
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -144,6 +144,17 @@ function setupActions() {
     if (event.target.matches("input.select, #select-all")) countSelected();
   });
   document.addEventListener("click", async (event) => {
+    const change = event.target.closest("[data-issue-status]");
+    if (change) {
+      const status = $("#review-status");
+      change.disabled = true;
+      const r = await api("POST", `/api/v1/capture/issues/${change.dataset.id}/status`, { status: change.dataset.issueStatus });
+      change.disabled = false;
+      status.className = "review-status " + (r.ok ? "ok" : "error");
+      status.textContent = r.ok ? `Marked ${r.data.status}.` : `${r.status}: ${r.data.error || "refused"}`;
+      if (r.ok) location.reload();
+      return;
+    }
     const bulk = event.target.closest("[data-bulk]");
     if (bulk) {
       bulk.disabled = true;
