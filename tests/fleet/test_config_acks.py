@@ -88,3 +88,16 @@ def test_acks_per_agent_through_the_sdk_rest_and_dashboard(
         assert 'data-host="gpu-01" data-status="pending"' in page.text
         assert 'data-host="gpu-02" data-status="refused"' in page.text
         assert f"v{ack.config_version + 1}" in page.text
+
+
+def test_the_fleet_page_lists_at_most_twenty_waiting_agents(fleet_server: Any) -> None:
+    from sentinel_testing import register_host
+
+    for i in range(25):
+        register_host(fleet_server.engine, f"node-{i:02d}", 1, i)
+    page = httpx.get(f"{fleet_server.http_url}/fleet", timeout=10).text
+    assert page.count('data-status="pending"') == 20
+    assert "0 of 25 agents applied it; 25 refused or pending." in page
+    assert "and 5 more" in page
+    every = httpx.get(f"{fleet_server.http_url}/api/v1/config/acks", timeout=10).json()
+    assert len(every["agents"]) == 25

@@ -48,7 +48,7 @@ def dashboard_router(
             "fleet/fleet.html",
             page="fleet",
             overview=views.fleet_overview(engine),
-            config=views.config_acks(engine),
+            config=views.config_summary(engine),
             table=table,
             filters=filters,
             link=link,

@@ -691,6 +691,53 @@ def config_acks(eng: FleetEngine, update_id: str = "") -> ConfigAcksView:
     )
 
 
+class ConfigSummaryView(BaseModel):
+    """The fleet page's view of the current configuration: counts, and the agents that have
+    not applied it (refused first), at most ``limit`` of them."""
+
+    update_id: str
+    config_version: int
+    agents: int
+    applied: int
+    waiting: list[AgentAckView]
+    """Refused, then pending, agents; the API's ``/config/acks`` lists every agent."""
+
+
+def config_summary(eng: FleetEngine, limit: int = 20) -> ConfigSummaryView:
+    """Counts and the first ``limit`` agents that have not applied the current configuration.
+
+    Counted under the state lock without building a record per agent: a fleet of thousands of
+    hosts must not cost the fleet page milliseconds for every agent that is up to date.
+    """
+    version = eng.config.config_version
+    refused: list[AgentAckView] = []
+    pending: list[AgentAckView] = []
+    with eng.state.lock:
+        agents = list(eng.state.agents.values())
+    applied = 0
+    for a in agents:
+        if a.config_version >= version:
+            applied += 1
+            continue
+        target = refused if a.config_error else pending
+        target.append(
+            AgentAckView(
+                hostname=a.hostname,
+                status="refused" if a.config_error else "pending",
+                config_version=a.config_version,
+                error=a.config_error,
+            )
+        )
+    waiting = sorted(refused, key=lambda v: v.hostname) + sorted(pending, key=lambda v: v.hostname)
+    return ConfigSummaryView(
+        update_id=eng.config.update_id,
+        config_version=version,
+        agents=len(agents),
+        applied=applied,
+        waiting=waiting[:limit],
+    )
+
+
 class VerifyView(BaseModel):
     valid: bool
     entries_verified: int
