@@ -8,6 +8,7 @@ which the HTTP layer turns into 400 and 404.
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -706,35 +707,30 @@ class ConfigSummaryView(BaseModel):
 def config_summary(eng: FleetEngine, limit: int = 20) -> ConfigSummaryView:
     """Counts and the first ``limit`` agents that have not applied the current configuration.
 
-    Counted under the state lock without building a record per agent: a fleet of thousands of
-    hosts must not cost the fleet page milliseconds for every agent that is up to date.
+    Views are built only for the agents shown: a fleet of thousands of hosts must not cost
+    the fleet page a record per agent.
     """
     version = eng.config.config_version
-    refused: list[AgentAckView] = []
-    pending: list[AgentAckView] = []
     with eng.state.lock:
         agents = list(eng.state.agents.values())
-    applied = 0
-    for a in agents:
-        if a.config_version >= version:
-            applied += 1
-            continue
-        target = refused if a.config_error else pending
-        target.append(
-            AgentAckView(
-                hostname=a.hostname,
-                status="refused" if a.config_error else "pending",
-                config_version=a.config_version,
-                error=a.config_error,
-            )
-        )
-    waiting = sorted(refused, key=lambda v: v.hostname) + sorted(pending, key=lambda v: v.hostname)
+    # (not refused, hostname) orders refused agents first; views only for those shown.
+    waiting = [(not a.config_error, a.hostname, a) for a in agents if a.config_version < version]
+    shown = heapq.nsmallest(limit, waiting, key=lambda w: (w[0], w[1]))
+    applied = len(agents) - len(waiting)
     return ConfigSummaryView(
         update_id=eng.config.update_id,
         config_version=version,
         agents=len(agents),
         applied=applied,
-        waiting=waiting[:limit],
+        waiting=[
+            AgentAckView(
+                hostname=a.hostname,
+                status="pending" if pending else "refused",
+                config_version=a.config_version,
+                error=a.config_error,
+            )
+            for pending, _, a in shown
+        ],
     )
 
 
