@@ -54,7 +54,6 @@ def line_chart(
             f'<svg class="chart empty" viewBox="0 0 {width} 60" role="img" '
             f'aria-label="{escape(title)}"><text x="10" y="35">No data yet</text></svg>'
         )
-    left, right, top, bottom = 70, 12, 14, 28
     times = [p[0] for p in pts] + [m.ts for m in markers]
     t0, t1 = min(times), max(times)
     span = max((t1 - t0).total_seconds(), 1.0)
@@ -62,6 +61,12 @@ def line_chart(
     if hi - lo < 1e-9:  # a flat series: centre it in a band of ±5 % (never below 0 if it is not)
         pad = max(abs(lo) * 0.05, 1.0)
         lo, hi = (lo - pad if lo < 0 else max(lo - pad, 0.0)), hi + pad
+    magnitude = max(abs(lo), abs(hi))
+    values = [lo + (hi - lo) * i / 4 for i in range(5)]
+    ticks = [(v, _tick(v, hi - lo, magnitude, unit)) for v in values]
+    # The left margin fits the longest tick label (12 px text, about 7 px a character).
+    left = max(70, 12 + math.ceil(_CHAR_PX * max(len(label) for _, label in ticks)))
+    right, top, bottom = 12, 14, 28
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(ts: datetime) -> float:
@@ -74,13 +79,12 @@ def line_chart(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">'
     ]
-    for i in range(5):
-        v = lo + (hi - lo) * i / 4
+    for v, label in ticks:
         yy = y(v)
         out.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
             f'<text class="tick" x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">'
-            f"{escape(_tick(v, hi - lo, max(abs(lo), abs(hi)), unit))}</text>"
+            f"{escape(label)}</text>"
         )
     for i in range(5):
         ts = t0 + (t1 - t0) * (i / 4)
@@ -119,6 +123,7 @@ def line_chart(
 
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_CHAR_PX = 7.0
 
 
 def _tick(v: float, span: float, magnitude: float, unit: str) -> str:
