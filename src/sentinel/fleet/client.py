@@ -109,17 +109,8 @@ class SentinelClient:
         Raises:
             ValueError: No endpoint is given or set, or a setting is malformed.
         """
-        client = cls(
-            BaseClient(
-                ClientConfig.from_env(
-                    endpoint,
-                    tls_config=tls_config,
-                    retry_config=retry_config,
-                    default_timeout=default_timeout,
-                    options=options,
-                    token=token,
-                )
-            )
+        client = cls._configured(
+            endpoint, tls_config, retry_config, default_timeout, options, token
         )
         client._sync_stub()
         return client
@@ -137,7 +128,24 @@ class SentinelClient:
     ) -> SentinelClient:
         """Creates a client and its asyncio channel in the running loop; same arguments
         as ``connect``."""
-        client = cls(
+        client = cls._configured(
+            endpoint, tls_config, retry_config, default_timeout, options, token
+        )
+        client._aio_stub()
+        return client
+
+    @classmethod
+    def _configured(
+        cls,
+        endpoint: str | None,
+        tls_config: TlsConfig | None,
+        retry_config: RetryConfig | None,
+        default_timeout: float | None,
+        options: Sequence[tuple[str, Any]] | None,
+        token: str | None,
+    ) -> SentinelClient:
+        """A client whose settings are the arguments, ``SENTINEL_*`` where they are unset."""
+        return cls(
             BaseClient(
                 ClientConfig.from_env(
                     endpoint,
@@ -149,8 +157,6 @@ class SentinelClient:
                 )
             )
         )
-        client._aio_stub()
-        return client
 
     def _check_open(self) -> None:
         if self._closed.is_set():
