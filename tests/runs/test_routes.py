@@ -43,6 +43,8 @@ def test_register_refresh_finish_inline(runs_server: Any) -> None:
     assert "series" not in done["statistics"]
     stored = s.domain.runs.store.get(run["run_id"])
     assert stored.metadata["command"] == ["python", "train.py"] and stored.statistics["series"]
+    # Its duration is what the data covers (120 samples), not the instant it took to finish.
+    assert stored.duration_s == done["statistics"]["duration_s"] > 100
     # Idempotent: a second finish (even with other data) answers the same statistics.
     again = call(
         f"{s.url}/runs/{run['run_id']}/finish",

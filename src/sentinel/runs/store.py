@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Engine,
+    Float,
     Index,
     Integer,
     String,
@@ -49,6 +50,8 @@ class RunRow(Base):
     data_source: Mapped[str] = mapped_column(String(16))
     data_uris: Mapped[str] = mapped_column(Text)
     statistics: Mapped[str | None] = mapped_column(Text, nullable=True)
+    measured_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """How long the run's data covers (its statistics' duration); set at finish."""
 
     __table_args__ = (
         Index("ix_runs_runs_created", "created_us"),
@@ -83,6 +86,7 @@ _LIGHT = [
         "created_us",
         "finished_us",
         "exit_code",
+        "measured_s",
     )
 ]
 
@@ -103,6 +107,7 @@ class RunSummary:
     created_us: int
     finished_us: int | None
     exit_code: int | None
+    measured_s: float | None = None
 
     @property
     def started(self) -> datetime | None:
@@ -114,8 +119,13 @@ class RunSummary:
 
     @property
     def duration_s(self) -> float | None:
-        """Wall time from registration to finish; ``None`` while running."""
-        return None if self.finished_us is None else (self.finished_us - self.created_us) / 1e6
+        """How long the run ran: what its data covers, else the wall time from registration
+        to finish (a run finished without data); ``None`` while running."""
+        if self.finished_us is None:
+            return None
+        if self.measured_s is not None:
+            return self.measured_s
+        return (self.finished_us - self.created_us) / 1e6
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +137,7 @@ class RunSummary:
             "started_at": _iso(self.created_us),
             "finished_at": _iso(self.finished_us),
             "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
         }
 
 
@@ -261,6 +272,7 @@ class RunStore:
                     data_source=data_source,
                     data_uris=json.dumps(list(data_uris)),
                     statistics=json.dumps(statistics, separators=(",", ":")),
+                    measured_s=statistics.get("duration_s"),
                     upload_secret_hash="",
                     upload_expires_us=0,
                 )

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("data_source", sa.String(16), nullable=False),
         sa.Column("data_uris", sa.Text(), nullable=False),
         sa.Column("statistics", sa.Text(), nullable=True),
+        sa.Column("measured_s", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_runs_runs")),
     )
     op.create_index("ix_runs_runs_created", "runs_runs", ["created_us"])
