@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sentinel.core.events import Events
+
 if TYPE_CHECKING:
     import grpc
     from fastapi import APIRouter
@@ -94,6 +96,9 @@ class Host:
     related: Callable[[str, str], list[Related]] = lambda kind, key: []
     """What the other enabled domains hold about ``(kind, key)``, e.g. ``("gpu", uuid)``:
     how one domain's page shows another's objects without importing it."""
+    events: Events = field(default_factory=Events)
+    """Typed events between domains (``sentinel.core.events``): how one domain's finding
+    reaches another, e.g. an LLM's drift on one GPU becoming a fleet anomaly."""
 
 
 class Demo:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sentinel.core.domain import Card, Demo, Domain, Health, Host, NavEntry
+from sentinel.core.events import GpuAnomaly
 from sentinel.core.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("sentinel.server")
 
 _TICK_SECONDS = 5.0
+_SEVERITY = {
+    "info": "SEVERITY_INFO",
+    "warning": "SEVERITY_WARNING",
+    "high": "SEVERITY_HIGH",
+    "critical": "SEVERITY_CRITICAL",
+}
+"""``GpuAnomaly.severity`` as the protocol's ``Severity`` names."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,36 @@ class FleetDomain(Domain):
         self.engine = FleetEngine(host.db, policy, batch_size=host.settings.ledger_batch_size)
         self.ledger_guard = LedgerGuard(host.settings, self.engine.ledger)  # verify, checkpoint
         self._fanout: Any = None
+        host.events.subscribe(GpuAnomaly, self.report_gpu_anomaly)
+
+    def report_gpu_anomaly(self, found: GpuAnomaly) -> None:
+        """Another domain's evidence against a GPU (an LLM's answers drifting on that GPU
+        alone) becomes an inference-monitor anomaly of it, weighted like any other.
+
+        The engine applies it on its writer thread; one it refuses (a GPU it does not know,
+        an event time out of its window) is logged there, and the publisher is not held up.
+        """
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        from sentinel.v1 import agent_pb2, types_pb2
+
+        stamp = Timestamp()
+        stamp.FromNanoseconds(int(found.timestamp * 1e9))
+        self.engine.submit_anomalies(
+            [
+                agent_pb2.AnomalyReport(
+                    report_id=f"{found.source}-{found.anomaly_id}",
+                    gpu_uuid=found.gpu_uuid,
+                    anomaly_type=types_pb2.ANOMALY_TYPE_LOGIT_DRIFT,
+                    source=types_pb2.ANOMALY_SOURCE_INFERENCE_MONITOR,
+                    severity=_SEVERITY[found.severity],
+                    score=found.score,
+                    threshold=found.threshold,
+                    timestamp=stamp,
+                    detail=f"{found.source}: {found.detail}",
+                )
+            ]
+        )
 
     @classmethod
     def in_use(cls, settings: ServerSettings) -> bool:
