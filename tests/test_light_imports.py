@@ -25,6 +25,7 @@ CLIENTS = [
     "sentinel.runs",
     "sentinel.runs.api",
     "sentinel.capture",
+    "sentinel.llm",
 ]
 
 

@@ -19,6 +19,7 @@ from sentinel._cli.audit import audit
 from sentinel._cli.connection import Connection
 from sentinel._cli.directives import directives, quarantine
 from sentinel._cli.fleet import fleet, gpu
+from sentinel._cli.llm import llm_detect
 from sentinel._cli.options import hoist_token
 from sentinel._cli.render import console
 from sentinel._cli.server import certs, serve, up
@@ -103,7 +104,20 @@ def cli(ctx: click.Context, **options: Any) -> None:
     ctx.obj = Connection(**options)
 
 
-for command in (serve, up, fleet, gpu, quarantine, directives, audit, certs, agent, tokens, track):
+for command in (
+    serve,
+    up,
+    fleet,
+    gpu,
+    quarantine,
+    directives,
+    audit,
+    certs,
+    agent,
+    tokens,
+    track,
+    llm_detect,
+):
     cli.add_command(command)
 
 
