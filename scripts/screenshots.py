@@ -79,13 +79,20 @@ def _shoot(running: Running, out: Path) -> None:
             f"localStorage.setItem('sentinel.operatorToken', {running.token!r})"
         )
         page = context.new_page()
+        runs = running.server.runs.store.search(limit=1)[0]
         shots = [
-            ("fleet", "/"),
+            ("home", "/"),
+            ("fleet", "/fleet"),
             ("gpu-stuck-bit", f"/gpus/{stuck}"),
             ("gpu-hot-node", f"/gpus/{hot}"),
             ("directives", "/directives"),
             ("audit", "/audit"),
             ("trust", "/trust"),
+            ("runs", "/runs"),
+            *([("run", f"/runs/{runs[0].run_id}")] if runs else []),
+            ("capture", "/capture"),
+            ("llm", "/llm"),
+            ("forecast", "/forecast"),
         ]
         for name, path in shots:
             page.goto(base + path)
