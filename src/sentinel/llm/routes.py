@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from sentinel.core.api import ErrorBody
+from sentinel.core.api import ErrorBody, read_body
 from sentinel.core.auth import Authorizer, Refused
 from sentinel.llm import otlp
 from sentinel.llm.errors import ValidationError
@@ -34,12 +34,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Authorization = Annotated[str | None, Header()]
 _TYPES = "|".join(t.value for t in AnomalyType)
 _SEVERITIES = "|".join(s.value for s in Severity)
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -82,29 +76,13 @@ def parse_events(data: Any) -> list[TelemetryEvent]:
     return events
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    too_big = f"the request body is larger than the {limit:,} bytes this route accepts"
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise _Refusal(413, too_big)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise _Refusal(413, too_big)
-    return bytes(data)
-
-
 def router(ingest: LlmIngest, authorizer: Authorizer) -> APIRouter:
     """The LLM API over ``ingest``, callers identified by ``authorizer``."""
     r = APIRouter(tags=["llm"], responses=_ERRORS)
     limit = ingest.settings.max_body_bytes
 
     def caller(authorization: str | None, what: str) -> None:
-        try:
-            authorizer.require_http_scope(authorization, "llm", what)
-        except Refused as exc:
-            raise _Refusal(exc.status, str(exc)) from None
+        authorizer.require_http_scope(authorization, "llm", what)
 
     @r.post("/api/v1/llm/events")
     async def post_events(request: Request, authorization: Authorization = None) -> JSONResponse:
@@ -112,13 +90,13 @@ def router(ingest: LlmIngest, authorizer: Authorizer) -> APIRouter:
         the anomalies they opened or extended."""
         try:
             caller(authorization, "sending LLM telemetry")
-            raw = await _body(request, limit)
+            raw = await read_body(request, limit)
             try:
                 data = json.loads(raw)
             except ValueError as exc:
-                raise _Refusal(400, f"the body is not JSON: {exc}") from None
+                raise Refused(400, f"the body is not JSON: {exc}") from None
             events = parse_events(data)
-        except _Refusal as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
         except ValidationError as exc:
             return _error(422, exc.message)
@@ -131,14 +109,14 @@ def router(ingest: LlmIngest, authorizer: Authorizer) -> APIRouter:
         content_type = request.headers.get("content-type", "")
         try:
             caller(authorization, "exporting OTLP traces")
-            raw = await _body(request, limit)
+            raw = await read_body(request, limit)
             try:
                 decoded = otlp.decode(raw, content_type)
             except LookupError as exc:
-                raise _Refusal(415, str(exc)) from None
+                raise Refused(415, str(exc)) from None
             except ValueError as exc:
-                raise _Refusal(400, str(exc)) from None
-        except _Refusal as exc:
+                raise Refused(400, str(exc)) from None
+        except Refused as exc:
             return _error(exc.status, str(exc))
         events, rejected, reason = otlp.events_from(decoded)
         if events:
@@ -170,7 +148,7 @@ def router(ingest: LlmIngest, authorizer: Authorizer) -> APIRouter:
         """Anomalies, newest window first."""
         try:
             caller(authorization, "listing LLM anomalies")
-        except _Refusal as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
         page, total = await run_in_threadpool(
             lambda: ingest.store.search(
@@ -197,7 +175,7 @@ def router(ingest: LlmIngest, authorizer: Authorizer) -> APIRouter:
         """One anomaly with the figures of the windows around it."""
         try:
             caller(authorization, "reading an LLM anomaly")
-        except _Refusal as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
         a = await run_in_threadpool(ingest.store.get, anomaly_id[:36])
         if a is None:
@@ -222,7 +200,7 @@ def router(ingest: LlmIngest, authorizer: Authorizer) -> APIRouter:
         """Every persisted (service, model) baseline and how many events it has seen."""
         try:
             caller(authorization, "listing LLM baselines")
-        except _Refusal as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
         rows = await run_in_threadpool(ingest.store.baselines)
         return JSONResponse(

@@ -11,6 +11,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from sentinel.core.auth import Refused
+
 TEXT_FIELDS = (
     "project_name",
     "job_name",
@@ -36,12 +38,8 @@ _GPU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _INT32 = 2**31
 
 
-class RunsError(Exception):
+class RunsError(Refused):
     """A request the runs API refuses, with the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _fail(problems: list[str], what: str) -> None:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from sentinel.core.api import ErrorBody
+from sentinel.core.api import ErrorBody, read_body
 from sentinel.core.auth import Authorizer, Refused
 from sentinel.core.identity import Identity
 from sentinel.runs import _wire
@@ -36,33 +36,16 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, read no further than ``limit`` bytes (413 past it)."""
-    too_big = f"the request body is larger than the {limit:,} bytes /runs accepts"
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise RunsError(413, too_big)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise RunsError(413, too_big)
-    return bytes(data)
-
-
 def router(ingest: RunIngest, authorizer: Authorizer) -> APIRouter:
     """The runs API over ``ingest``, with callers identified by ``authorizer``."""
     r = APIRouter(tags=["runs"], responses=_ERRORS)
     limit = ingest.settings.max_body_bytes
 
     def caller(authorization: str | None, what: str) -> Identity:
-        try:
-            return authorizer.require_http_scope(authorization, "runs", what)
-        except Refused as exc:
-            raise RunsError(exc.status, str(exc)) from None
+        return authorizer.require_http_scope(authorization, "runs", what)
 
     async def json_body(request: Request) -> dict[str, Any]:
-        data = await _body(request, limit)
+        data = await read_body(request, limit)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding == "gzip":
             data = await run_in_threadpool(
@@ -75,7 +58,7 @@ def router(ingest: RunIngest, authorizer: Authorizer) -> APIRouter:
     async def answer(status: int, work: Callable[[], dict[str, Any]]) -> JSONResponse:
         try:
             return JSONResponse(await run_in_threadpool(work), status_code=status)
-        except RunsError as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
 
     @r.post("/runs", status_code=201)
@@ -89,7 +72,7 @@ def router(ingest: RunIngest, authorizer: Authorizer) -> APIRouter:
         try:
             who = caller(authorization, "registering a run")
             body = await json_body(request)
-        except RunsError as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
         return await answer(201, lambda: ingest.register(who, body))
 
@@ -100,8 +83,8 @@ def router(ingest: RunIngest, authorizer: Authorizer) -> APIRouter:
         """New temporary upload credentials for a running run."""
         try:
             who = caller(authorization, "refreshing upload credentials")
-            await _body(request, limit)
-        except RunsError as exc:
+            await read_body(request, limit)
+        except Refused as exc:
             return _error(exc.status, str(exc))
         return await answer(200, lambda: ingest.refresh(who, run_id))
 
@@ -114,7 +97,7 @@ def router(ingest: RunIngest, authorizer: Authorizer) -> APIRouter:
         try:
             who = caller(authorization, "finishing a run")
             body = await json_body(request)
-        except RunsError as exc:
+        except Refused as exc:
             return _error(exc.status, str(exc))
         return await answer(200, lambda: ingest.finish(who, run_id, body))
 
@@ -128,8 +111,8 @@ def router(ingest: RunIngest, authorizer: Authorizer) -> APIRouter:
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "send 'Authorization: Bearer <upload_credentials.session_token>'")
         try:
-            data = await _body(request, limit)
-        except RunsError as exc:
+            data = await read_body(request, limit)
+        except Refused as exc:
             return _error(exc.status, str(exc))
         return await answer(201, lambda: ingest.upload(run_id, token.strip(), name, data))
 

@@ -4,6 +4,7 @@ series they really use, one-step errors, and JSON artifacts (never pickle)."""
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
@@ -36,17 +37,21 @@ def errors_result(actual: FloatArray, fitted: FloatArray, policy: str) -> Traini
 class UnivariateModel(BaseModel):
     """A model of the series itself; the seed's ``X``/``y`` calls rebuild the series."""
 
+    @abstractmethod
     def _fit(self, values: FloatArray, offset: int, finetune: bool) -> TrainingResult:
-        raise NotImplementedError
+        """Fit on the series ``values`` whose first point is step ``offset``."""
 
+    @abstractmethod
     def _forecast(self, values: FloatArray, offset: int) -> FloatArray:
-        raise NotImplementedError
+        """The next ``horizon_steps`` values after ``values``."""
 
+    @abstractmethod
     def _state(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The fitted parameters, JSON-safe, for the artifact."""
 
+    @abstractmethod
     def _restore(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Take back what :meth:`_state` gave."""
 
     def _checked(self, values: FloatArray) -> FloatArray:
         v = np.asarray(values, dtype=float)
