@@ -72,18 +72,18 @@ def test_fleet_table_sorts_and_filters(server: Any, fleet: list[str], page: Any)
     probe(server.engine, fleet[6], failing_sm=1, n=1)
     page.goto(server.http_url + "/fleet")
     page.click('th a[data-sort="reliability"]')  # already ascending: this flips it
-    expect(page.locator("tbody tr").last).to_have_attribute("data-uuid", fleet[6])
+    expect(page.locator("#gpu-table tbody tr").last).to_have_attribute("data-uuid", fleet[6])
     page.click('th a[data-sort="reliability"]')
-    expect(page.locator("tbody tr").first).to_have_attribute("data-uuid", fleet[6])
+    expect(page.locator("#gpu-table tbody tr").first).to_have_attribute("data-uuid", fleet[6])
     page.fill('input[name="host"]', "node-b")
     page.click('form.filters button[type="submit"]')
-    expect(page.locator("tbody tr")).to_have_count(4)
-    assert set(page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.uuid)")) == set(
-        fleet[4:]
-    )
+    expect(page.locator("#gpu-table tbody tr")).to_have_count(4)
+    assert set(
+        page.locator("#gpu-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.uuid)")
+    ) == set(fleet[4:])
     page.select_option('select[name="state"]', "QUARANTINED")
     page.click('form.filters button[type="submit"]')
-    expect(page.locator("tbody")).to_contain_text("No GPU matches")
+    expect(page.locator("#gpu-table tbody")).to_contain_text("No GPU matches")
 
 
 def test_gpu_page_draws_heatmap_history_and_audit(server: Any, fleet: list[str], page: Any) -> None:

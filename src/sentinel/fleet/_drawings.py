@@ -1,13 +1,14 @@
-"""The fleet's own drawings: the per-SM heat map and the trust graph, as inline SVG."""
+"""The fleet's own drawings: the per-SM heat map, the trust graph and the catch curve, as SVG."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 from markupsafe import Markup
 
+from sentinel.fleet.catch_curve import CatchCurve, CurvePoint
 from sentinel.fleet.views import SmCell, TrustGraphView
 
 STATE_COLORS = {
@@ -120,3 +121,196 @@ def trust_svg(view: TrustGraphView, *, size: int = 640) -> Markup:
             )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+# -- what Sentinel can catch: the detection curve of bench/bench_fault_curve.py ---------
+
+GOAL_SHARE = 0.99
+"""The detection goal: this share of faulty GPUs quarantined within ``goal_periods``…"""
+GOAL_RATE = 1e-5
+"""…for every fault kind whose per-word error rate is at least this."""
+
+KIND_COLORS = (
+    "#3a78c9",
+    "#d9621b",
+    "#2e9d5b",
+    "#6b4fbb",
+    "#b3261e",
+    "#1b8a8f",
+    "#d9a21b",
+    "#c2459c",
+    "#7a6a4f",
+    "#5c8a1f",
+)
+"""One colour per fault kind, in the curve's order; distinct from each other on white."""
+
+_FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+_MUTED = "#6b7385"
+_CHAR_PX = 7.0
+"""Width of one character of 12 px legend text, rounded up."""
+
+
+def number(value: object) -> float | None:
+    """``value`` as a finite float, else ``None``: the curve is JSON, where a figure may be null."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def rate_label(rate: float) -> str:
+    """``1e-5`` rather than ``1e-05`` or ``0.00001``: the way the bench names its rates."""
+    mantissa, exponent = f"{rate:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _series(
+    points: Sequence[CurvePoint], share: Callable[[CurvePoint], float | None]
+) -> list[tuple[float, float, CurvePoint]]:
+    """The points that can be drawn on a log axis, as (rate, ``share``, point), by rate."""
+    drawable = []
+    for p in points:
+        rate, value = number(p.rate), number(share(p))
+        if rate is not None and rate > 0 and value is not None:
+            drawable.append((rate, value, p))
+    return sorted(drawable, key=lambda t: t[0])
+
+
+def _tip(label: str, rate: float, share: float, p: CurvePoint, goal_periods: int) -> str:
+    median, p95 = number(p.median_periods), number(p.p95_periods)
+    before, daily = number(p.before_within_goal), number(p.diagnostic_within_day)
+    parts = [
+        f"{label} at rate {rate_label(rate)}: {100 * share:.1f} % quarantined within "
+        f"{goal_periods} periods",
+        f"median {median:.1f} periods" if median is not None else "median —",
+    ]
+    if p95 is not None:
+        parts.append(f"p95 {p95:.1f} periods")
+    if before is not None:
+        parts.append(f"old probes {100 * before:.1f} %")
+    if daily is not None:
+        parts.append(f"daily diagnostic {100 * daily:.1f} % within a day")
+    return "; ".join(parts)
+
+
+def catch_curve_svg(curve: CatchCurve) -> Markup:
+    """Share of faulty GPUs quarantined within the goal, per fault kind, over the error rate.
+
+    Standalone SVG (namespace, fonts, colours and a white background inline), because the
+    bench writes the same drawing to ``docs/catch_curve.svg`` for BENCHMARKS.md.
+    """
+    kinds = [
+        (
+            c,
+            KIND_COLORS[i % len(KIND_COLORS)],
+            _series(c.points, lambda p: p.within_goal),
+            _series(c.points, lambda p: p.diagnostic_within_day),
+        )
+        for i, c in enumerate(curve.curves)
+    ]
+    rates = [rate for _, _, pts, diag in kinds for rate, _, _ in pts + diag]
+    # Decades from 1e-7 to 1e-3 at least, wider when the bench measured outside them.
+    lo = min([-7, *(math.floor(math.log10(r) + 1e-9) for r in rates)])
+    hi = max([-3, *(math.ceil(math.log10(r) - 1e-9) for r in rates)])
+    legend = [(c.label, color, False) for c, color, _, _ in kinds]
+    if any(diag for _, _, _, diag in kinds):
+        legend.append(("daily diagnostic (dashed)", _MUTED, True))
+
+    width, left, right, top, plot_h = 760, 60, 24, 28, 240
+    plot_w = width - left - right
+    column = 40 + _CHAR_PX * max((len(label) for label, _, _ in legend), default=0)
+    columns = max(1, min(3, int(plot_w // column)))
+    legend_top = top + plot_h + 58
+    height = legend_top + 18 * math.ceil(len(legend) / columns) + 4
+
+    def x(rate: float) -> float:
+        return left + plot_w * (math.log10(rate) - lo) / (hi - lo)
+
+    def y(share: float) -> float:
+        return top + plot_h * (1 - min(max(share, 0.0), 1.0))
+
+    bottom, goal_x, goal_y = top + plot_h, x(GOAL_RATE), y(GOAL_SHARE)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="catch-curve" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="share of faulty GPUs quarantined within {curve.goal_periods} probe periods, '
+        f'by fault kind and error rate" font-family="{_FONT}" font-size="12" fill="#1d2330">',
+        f'<rect width="{width}" height="{height}" fill="#fff"/>',
+        f'<rect class="goal-region" x="{goal_x:.1f}" y="{top}" '
+        f'width="{left + plot_w - goal_x:.1f}" height="{plot_h}" fill="#2e9d5b" '
+        'fill-opacity="0.08"/>',
+        f'<text x="{goal_x + 4:.1f}" y="{top - 8}" fill="{_MUTED}">goal region: rate ≥ '
+        f"{rate_label(GOAL_RATE)}</text>",
+    ]
+    for pct in (0, 25, 50, 75, 100):
+        yy = y(pct / 100)
+        out.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eceef3"/>'
+            f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="{_MUTED}">{pct} %</text>'
+        )
+    for exponent in range(lo, hi + 1):
+        xx = x(10.0**exponent)
+        out.append(
+            f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{top}" y2="{bottom + 4}" stroke="#eceef3"/>'
+            f'<text class="tick" x="{xx:.1f}" y="{bottom + 18}" text-anchor="middle" '
+            f'font-size="11" fill="{_MUTED}">1e{exponent}</text>'
+        )
+    out.append(
+        f'<path d="M{left},{top}V{bottom}H{left + plot_w}" fill="none" stroke="#c7cdd9"/>'
+        f'<line class="goal" x1="{left}" x2="{left + plot_w}" y1="{goal_y:.1f}" '
+        f'y2="{goal_y:.1f}" stroke="#1d2330" stroke-width="1.2" stroke-dasharray="6 4">'
+        f"<title>goal: {100 * GOAL_SHARE:g} % quarantined within {curve.goal_periods} "
+        f"periods</title></line>"
+        f'<text x="{left + 4}" y="{top - 8}">goal {100 * GOAL_SHARE:g} % within '
+        f"{curve.goal_periods} periods</text>"
+        f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 38}" text-anchor="middle" '
+        f'fill="{_MUTED}">per-word error rate (log scale)</text>'
+        f'<text transform="translate(16 {top + plot_h / 2:.1f}) rotate(-90)" '
+        f'text-anchor="middle" fill="{_MUTED}">quarantined within {curve.goal_periods} '
+        "periods</text>"
+    )
+    if not rates:
+        out.append(
+            f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+            f'fill="{_MUTED}">No points recorded.</text>'
+        )
+    for c, color, pts, diag in kinds:
+        out.append(f'<g class="curve" data-kind="{escape(c.kind)}">')
+        if diag:
+            out.append(
+                f'<path class="diagnostic" d="{_polyline([(x(r), y(d)) for r, d, _ in diag])}" '
+                f'fill="none" stroke="{color}" stroke-width="1.2" stroke-dasharray="5 4">'
+                f"<title>{escape(c.label)}: daily diagnostic, share caught within a day</title>"
+                "</path>"
+            )
+        if pts:
+            out.append(
+                f'<path class="line" d="{_polyline([(x(r), y(s)) for r, s, _ in pts])}" '
+                f'fill="none" stroke="{color}" stroke-width="2"/>'
+            )
+        for rate, share, p in pts:
+            out.append(
+                f'<circle class="point" cx="{x(rate):.1f}" cy="{y(share):.1f}" r="4" '
+                f'fill="{color}" stroke="#fff" stroke-width="1" data-rate="{rate_label(rate)}">'
+                f"<title>{escape(_tip(c.label, rate, share, p, curve.goal_periods))}</title>"
+                "</circle>"
+            )
+        out.append("</g>")
+    for i, (label, color, dashed) in enumerate(legend):
+        lx, ly = left + (i % columns) * column, legend_top + 18 * (i // columns)
+        out.append(
+            f'<g class="legend"><line x1="{lx:.0f}" x2="{lx + 24:.0f}" y1="{ly - 4}" '
+            f'y2="{ly - 4}" stroke="{color}" '
+        )
+        out.append(
+            'stroke-width="1.2" stroke-dasharray="5 4"/>'
+            if dashed
+            else f'stroke-width="2"/><circle cx="{lx + 12}" cy="{ly - 4}" r="4" fill="{color}"/>'
+        )
+        out.append(f'<text x="{lx + 30:.0f}" y="{ly}">{escape(label)}</text></g>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _polyline(points: Sequence[tuple[float, float]]) -> str:
+    return "M" + "L".join(f"{px:.1f},{py:.1f}" for px, py in points)

@@ -7,19 +7,91 @@ buttons; nothing is built or fetched from the network at run time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
+from markupsafe import Markup
 
 from sentinel.core import charts
 from sentinel.core.domain import Related
 from sentinel.core.pages import not_found, render
-from sentinel.fleet import _drawings, views
+from sentinel.fleet import _drawings, catch_curve, views
 from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, FleetEngine
+
+
+@dataclass(frozen=True)
+class CatchPanel:
+    """The fleet page's "What Sentinel can catch" panel: the curve, or why there is none."""
+
+    curve: catch_curve.CatchCurve | None = None
+    problem: str = ""
+    """Why the recorded curve cannot be shown; empty when it can, or when there is none."""
+    drawing: Markup = Markup()
+    rates: list[str] = field(default_factory=list)
+    """The table's columns: every measured rate, lowest first, as the drawing's x axis."""
+    rows: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    """Per fault kind: kind, label and one "share within goal · median periods" cell per rate."""
+    trials: str = ""
+    """Faulty GPUs per point: one number, or the range when points differ."""
+
+
+def read_catch_panel(path: Path) -> CatchPanel:
+    """The panel for the curve at ``path``; a malformed file becomes a message, not an error."""
+    try:
+        curve = catch_curve.load(path)
+    except ValueError as exc:
+        return CatchPanel(
+            problem=f"The recorded curve {path.name} is malformed ({exc}): "
+            "run bench/bench_fault_curve.py to write it again."
+        )
+    if curve is None:
+        return CatchPanel()
+    rates = sorted(
+        {r for c in curve.curves for p in c.points if (r := _drawings.number(p.rate)) is not None}
+    )
+    rows = []
+    for c in curve.curves:
+        by_rate = {_drawings.number(p.rate): p for p in c.points}
+        rows.append((c.kind, c.label, [_catch_cell(by_rate.get(r)) for r in rates]))
+    trials = [p.trials for c in curve.curves for p in c.points if isinstance(p.trials, int)]
+    return CatchPanel(
+        curve=curve,
+        drawing=_drawings.catch_curve_svg(curve),
+        rates=[_drawings.rate_label(r) for r in rates],
+        rows=rows,
+        trials=_span(trials),
+    )
+
+
+def _span(values: list[int]) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+
+
+def _catch_cell(point: catch_curve.CurvePoint | None) -> str:
+    if point is None or (share := _drawings.number(point.within_goal)) is None:
+        return "—"
+    median = _drawings.number(point.median_periods)
+    return f"{100 * share:.1f} % · " + ("—" if median is None else f"{median:.1f}")
+
+
+@functools.cache
+def catch_panel() -> CatchPanel:
+    """The panel for the packaged curve, read once per process: only a release changes it.
+
+    The fleet page looks this function up on every request, so a test may replace it (with
+    ``lambda: read_catch_panel(path)``) to show another curve.
+    """
+    return read_catch_panel(catch_curve.CURVE_PATH)
 
 
 def dashboard_router(
@@ -49,6 +121,7 @@ def dashboard_router(
             page="fleet",
             overview=views.fleet_overview(engine),
             config=views.config_summary(engine),
+            catch=catch_panel(),
             table=table,
             filters=filters,
             link=link,

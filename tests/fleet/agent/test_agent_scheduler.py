@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sentinel.fleet.agent import OverheadBudget, ScheduleEntry, Scheduler
+from sentinel.fleet.agent.scheduler import WATCH_AFTER_FAILURE_S
 
 FMA = ScheduleEntry(1, period_s=10, sm_coverage=1.0, priority=1, timeout_ms=1000)
 MEMORY = ScheduleEntry(5, period_s=10, sm_coverage=0.1, priority=4, timeout_ms=1000)
+WATCHED_FMA = ScheduleEntry(1, period_s=2.5, sm_coverage=1.0, priority=1, timeout_ms=1000)
 
 
 def test_due_probes_run_in_priority_order_and_wait_for_their_period() -> None:
@@ -46,24 +48,40 @@ def test_a_failed_probe_is_rerun_at_once_to_confirm_then_waits() -> None:
     s = Scheduler([0, 1], [FMA], OverheadBudget(100, 50))
     s.finished(1, 1, 0.1, 0.0)
     s.finished(0, 1, 0.1, 0.0, failed=True)
-    assert s.next_probe(0.5) == (0, FMA), "first confirmation"
+    assert s.next_probe(0.5) == (0, WATCHED_FMA), "first confirmation"
     s.finished(0, 1, 0.1, 0.5, failed=True)
-    assert s.next_probe(0.6) == (0, FMA), "second confirmation"
+    assert s.next_probe(0.6) == (0, WATCHED_FMA), "second confirmation"
     s.finished(0, 1, 0.1, 0.6, failed=True)
-    assert s.next_probe(0.7) == 10.0, "confirmed: back to the period (device 1 is due at 10)"
+    assert s.next_probe(0.7) == 3.1, "confirmed: back to the period, a watched device's quarter"
     s.finished(0, 1, 0.1, 10.6, failed=True)
     s.finished(1, 1, 0.1, 10.6)
-    assert s.next_probe(11.0) == 20.6, "a fault already confirmed is not re-run again"
+    assert s.next_probe(11.0) == 13.1, "a fault already confirmed is not re-run again"
 
 
 def test_a_passing_rerun_ends_the_confirmation() -> None:
     s = Scheduler([0], [FMA], OverheadBudget(100, 50))
     s.finished(0, 1, 0.1, 0.0, failed=True)
-    assert s.next_probe(0.1) == (0, FMA)
-    s.finished(0, 1, 0.1, 0.1)  # a one-off upset: the re-run passes
-    assert s.next_probe(0.2) == 10.1
-    s.finished(0, 1, 0.1, 10.1, failed=True)
-    assert s.next_probe(10.2) == (0, FMA), "a new failure is confirmed afresh"
+    assert s.next_probe(0.1) == (0, WATCHED_FMA)
+    s.finished(0, 1, 0.1, 0.1)  # a one-off upset, or a rare fault: the re-run passes
+    assert s.next_probe(0.2) == 2.6, "watched after the failure: a quarter of the period"
+    s.finished(0, 1, 0.1, 2.6, failed=True)
+    assert s.next_probe(2.7) == (0, WATCHED_FMA), "a new failure is confirmed afresh"
+
+
+def test_a_failure_watches_the_device_for_an_hour_and_passes_do_not() -> None:
+    partial = ScheduleEntry(1, period_s=100, sm_coverage=0.25, priority=1, timeout_ms=1000)
+    watched = ScheduleEntry(1, period_s=25, sm_coverage=1.0, priority=1, timeout_ms=4000)
+    s = Scheduler([0, 1], [partial], OverheadBudget(window_s=1000, budget_pct=50))
+    s.finished(1, 1, 0.1, 0.0)
+    s.finished(0, 1, 0.1, 0.0, failed=True)
+    s.finished(0, 1, 0.1, 0.0)  # the confirmation passed
+    assert s.next_probe(25.0) == (0, watched), "fully, four times as often"
+    s.finished(0, 1, 0.1, 25.0)
+    assert s.next_probe(30.0) == 50.0, "the device that never failed keeps its period of 100"
+    s.set_active(1, False)
+    s.finished(0, 1, 0.1, WATCH_AFTER_FAILURE_S - 10)
+    assert s.next_probe(WATCH_AFTER_FAILURE_S) == WATCH_AFTER_FAILURE_S + 90, "watch over"
+    assert s.next_probe(WATCH_AFTER_FAILURE_S + 90) == (0, partial)
 
 
 def test_confirmations_stay_within_the_budget() -> None:

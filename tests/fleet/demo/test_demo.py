@@ -257,7 +257,8 @@ def test_spec_refuses_what_cannot_stage_the_scenarios(
 def test_big_fleets_run_a_stretched_schedule() -> None:
     assert DemoSpec().effective_scale == 0.1
     big = DemoSpec(hosts=256, gpus_per_host=8)
-    assert 0.5 < big.effective_scale < 1.0  # about 100 reports a second from 2048 GPUs
+    # About 100 reports a second from 2048 GPUs, each reporting four probes a minute and more.
+    assert 1.2 < big.effective_scale < 2.0
     assert DemoSpec(hosts=256, gpus_per_host=8, schedule_scale=2.0).effective_scale == 2.0
 
 

@@ -63,11 +63,14 @@ def test_fault_limited_to_probe_types(backend: CpuBackend) -> None:
     assert backend.run(0, ProbeType.AES).result == ProbeResult.PASS
 
 
+@pytest.mark.parametrize("seed", [0, 1, 977])
 @pytest.mark.parametrize("probe", BIT_EXACT)
-def test_every_result_bit_is_zero_somewhere(backend: CpuBackend, probe: ProbeType) -> None:
+def test_every_result_bit_is_zero_somewhere(
+    backend: CpuBackend, probe: ProbeType, seed: int
+) -> None:
     """A stuck-at-1 bit can only show where the healthy result has a 0 there."""
     sms = np.arange(1)
-    words = backend._compute(0, probe, sms, False, Corruption.none(1))
+    words = backend._compute(0, probe, sms, False, Corruption.none(1), seed)
     for bit in range(32):
         assert (words & np.uint32(1 << bit) == 0).any(), f"bit {bit} is 1 in every word"
 
@@ -111,7 +114,7 @@ def test_exception_inside_probe_is_error(backend: CpuBackend, monkeypatch) -> No
         raise FloatingPointError("unit exploded")
 
     monkeypatch.setattr(backend, "_compute", boom)
-    outcome = backend.run(0, ProbeType.FMA)
+    outcome = backend.run(0, ProbeType.AES)
     assert outcome.result == ProbeResult.ERROR
     assert outcome.detail == "FloatingPointError: unit exploded"
     assert outcome.sm_outcomes == bytes([ProbeResult.ERROR]) * SM_COUNT
@@ -153,7 +156,8 @@ def test_aes_known_answer() -> None:
     assert words[1, :4].tobytes() == aes.FIPS197_CIPHERTEXT
 
 
-def test_transcendental_unit_within_cuda_bounds() -> None:
-    words = workloads.transcendental(np.arange(1), 1024, Corruption.none(1))[0]
-    errors = workloads.ulp_errors(words, 1024)
+@pytest.mark.parametrize("seed", [0, 1, 2, 5000])
+def test_transcendental_unit_within_cuda_bounds(seed: int) -> None:
+    words = workloads.transcendental_golden(1024, seed)
+    errors = workloads.ulp_errors(words, 1024, seed)
     assert all(errors[name] <= bound for name, bound in workloads.ULP_BOUNDS.items()), errors

@@ -7,19 +7,23 @@ judgement lives here, so the CPU model and the GPU judge results identically.
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from sentinel.fleet.probes import aes, workloads
 from sentinel.fleet.probes._types import DeviceInfo, FaultSpec, ProbeOutcome, SmDetail
 from sentinel.fleet.probes.coverage import Rotation
-from sentinel.fleet.probes.faults import Corruption, FaultBook
+from sentinel.fleet.probes.faults import Conditions, Corruption, FaultBook
 from sentinel.fleet.probes.golden import GoldenKey, GoldenStore, consensus
 from sentinel.fleet.types import ProbeResult, ProbeType
 
 _CELL_TESTS = (ProbeType.MEMORY, ProbeType.SHARED_MEMORY)
+_SEEDED = (ProbeType.FMA, ProbeType.TENSOR_CORE, ProbeType.TRANSCENDENTAL)
+"""Probes whose operands a backend that reseeds draws anew for every run."""
 
 
 class LaunchTimeout(Exception):
@@ -42,6 +46,13 @@ class Launch:
 class BaseBackend(ABC):
     """Shared probe logic; subclasses provide devices, launches and host references."""
 
+    reseeds_operands: ClassVar[bool] = False
+    """Whether the FMA, tensor and transcendental probes draw new operands for every run (seed
+    = the run's number), so data-dependent faults meet a fresh sample of the bit space."""
+    seed_cycles: ClassVar[dict[int, int]] = {}
+    """Probe type -> how many operand seeds it cycles through, where each costs the backend
+    real work to prepare; the others never repeat one."""
+
     def __init__(self, golden: GoldenStore) -> None:
         self._golden = golden
         self._faults = FaultBook()
@@ -49,6 +60,7 @@ class BaseBackend(ABC):
         self._validated: set[GoldenKey] = set()
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._seeds: dict[tuple[int, int], int] = {}
 
     @abstractmethod
     def devices(self) -> list[DeviceInfo]:
@@ -67,12 +79,20 @@ class BaseBackend(ABC):
         deep: bool,
         faults: Corruption,
         timeout_ms: int,
+        seed: int,
     ) -> Launch:
-        """Run ``probe`` on the SMs ``sms`` of a device; ``LaunchTimeout`` if it hangs."""
+        """Run ``probe`` on the SMs ``sms`` of a device with operands from ``seed``;
+        ``LaunchTimeout`` if it hangs."""
 
     @abstractmethod
-    def _reference(self, device_index: int, probe: ProbeType, deep: bool) -> np.ndarray | None:
+    def _reference(
+        self, device_index: int, probe: ProbeType, deep: bool, seed: int
+    ) -> np.ndarray | None:
         """The exact expected words of one SM where the host knows them, else ``None``."""
+
+    def _conditions(self, device_index: int) -> Conditions:
+        """Time and telemetry that temperature-, clock- and phase-bound faults depend on."""
+        return Conditions(now=time.monotonic())
 
     @abstractmethod
     def _golden_key(self, device_index: int, probe: ProbeType, deep: bool) -> GoldenKey:
@@ -107,14 +127,15 @@ class BaseBackend(ABC):
                 raise ValueError(f"probe type {probe_type} is not a ProbeType (1..7)")
             probe = ProbeType(probe_type)
             sms = self._rotation.take(device_index, probe, sm_count, sm_coverage, deep)
-            faults = self._faults.draw(device_index, probe, sm_count)
+            faults = self._draw(device_index, probe, sm_count)
+            seed = self._seed(device_index, probe)
             with self._lock(device_index):
-                launch = self._launch(device_index, probe, sms, deep, faults, timeout_ms)
+                launch = self._launch(device_index, probe, sms, deep, faults, timeout_ms, seed)
             duration_us = launch.duration_us
             if duration_us > timeout_ms * 1000:
                 detail = f"took {duration_us} us, over the {timeout_ms} ms timeout"
                 return _whole(probe_type, ProbeResult.TIMEOUT, sm_count, sms, duration_us, detail)
-            failures = self._judge(device_index, probe, deep, launch, sms)
+            failures = self._judge(device_index, probe, deep, launch, sms, seed)
         except LaunchTimeout as exc:
             detail = f"{exc}, over the {timeout_ms} ms timeout"
             return _whole(probe_type, ProbeResult.TIMEOUT, sm_count, sms, exc.duration_us, detail)
@@ -128,6 +149,23 @@ class BaseBackend(ABC):
         result = ProbeResult.FAIL if failures else ProbeResult.PASS
         return ProbeOutcome(probe_type, result, bytes(outcomes), details, duration_us)
 
+    def _draw(self, device_index: int, probe: ProbeType, sm_count: int) -> Corruption:
+        """The faults that hit this run; telemetry is read only when a fault depends on it."""
+        conditions = None
+        if self._faults.conditional(device_index):
+            conditions = self._conditions(device_index)
+        return self._faults.draw(device_index, probe, sm_count, conditions)
+
+    def _seed(self, device_index: int, probe: ProbeType) -> int:
+        """The operand seed of this run: its number when reseeding, else the fixed 0."""
+        if not self.reseeds_operands or probe not in _SEEDED:
+            return 0
+        with self._locks_guard:
+            run = self._seeds.get((device_index, probe), 0) + 1
+            self._seeds[(device_index, probe)] = run
+        cycle = self.seed_cycles.get(probe)
+        return run if cycle is None else (run - 1) % cycle + 1
+
     def _device(self, device_index: int) -> DeviceInfo:
         devices = self.devices()
         if not 0 <= device_index < len(devices):
@@ -140,20 +178,19 @@ class BaseBackend(ABC):
             return self._locks.setdefault(device_index, threading.Lock())
 
     def _expected(
-        self, device_index: int, probe: ProbeType, deep: bool, launch: Launch
+        self, device_index: int, probe: ProbeType, deep: bool, launch: Launch, seed: int
     ) -> np.ndarray:
         """The host reference, else the stored golden, else one established by SM majority."""
-        expected = self._reference(device_index, probe, deep)
-        if expected is not None and probe != ProbeType.TRANSCENDENTAL:
+        expected = self._reference(device_index, probe, deep, seed)
+        if expected is not None:
             return expected
         key = self._golden_key(device_index, probe, deep)
-        if expected is None:
-            expected = self._golden.get(key)
+        expected = self._golden.get(key)
         established = expected is None
         if expected is None:
             expected = consensus([rows[0] for rows in launch.words.values()])
         if probe == ProbeType.TRANSCENDENTAL and key not in self._validated:
-            if errors := _ulp_violations(expected):
+            if errors := ulp_violations(expected, seed):
                 raise RuntimeError(f"the transcendental golden itself is out of bounds: {errors}")
             self._validated.add(key)
         if established:
@@ -161,22 +198,37 @@ class BaseBackend(ABC):
         return expected
 
     def _judge(
-        self, device_index: int, probe: ProbeType, deep: bool, launch: Launch, sms: list[int]
+        self,
+        device_index: int,
+        probe: ProbeType,
+        deep: bool,
+        launch: Launch,
+        sms: list[int],
+        seed: int,
     ) -> dict[int, str]:
         """Failure detail per failing SM; every covered SM must have been checked."""
         unchecked = sorted(set(sms) - set(launch.words))
         if unchecked:
             raise RuntimeError(f"SMs {unchecked} ran no block, so they were not checked")
-        expected = self._expected(device_index, probe, deep, launch)
+        expected = self._expected(device_index, probe, deep, launch, seed)
         failures = {}
+        judged: dict[int, str] = {}  # SMs that share one result array are compared once
         for sm, rows in launch.words.items():
-            if sm in sms and (detail := _compare(probe, rows, expected)):
+            if sm not in sms:
+                continue
+            if id(rows) not in judged:
+                judged[id(rows)] = _compare(probe, rows, expected, seed)
+            if detail := judged[id(rows)]:
                 failures[sm] = detail
         return failures
 
 
-def _compare(probe: ProbeType, rows: np.ndarray, expected: np.ndarray) -> str:
-    """Why ``rows`` (blocks of one SM) differ from ``expected``, bit for bit; "" if they do not."""
+def _compare(probe: ProbeType, rows: np.ndarray, expected: np.ndarray, seed: int) -> str:
+    """Why ``rows`` (blocks of one SM) differ from ``expected``, bit for bit; "" if they do not.
+
+    Every word is checked on its own, so a single wrong lane, register or result is enough,
+    and the detail names the lanes (or threads and registers) it came from.
+    """
     diff = rows ^ expected
     if not diff.any():
         return ""
@@ -190,19 +242,38 @@ def _compare(probe: ProbeType, rows: np.ndarray, expected: np.ndarray) -> str:
     )
     if len(rows) > 1:
         detail += f", in {int(np.any(diff != 0, axis=1).sum())} of {len(rows)} blocks"
+    detail += _where(probe, np.flatnonzero(wrong))
     if probe == ProbeType.AES and wrong[:4].any():
         detail += "; FIPS-197 C.1 known answer wrong"
     if probe == ProbeType.TRANSCENDENTAL:
         for row in rows:
-            if violations := _ulp_violations(row):
+            if violations := ulp_violations(row, seed):
                 detail += f"; {violations}"
                 break
     return detail
 
 
-def _ulp_violations(words: np.ndarray) -> str:
+def _where(probe: ProbeType, words: np.ndarray) -> str:
+    """The lanes (threads and registers, for the register file) of the wrong words."""
+    if probe == ProbeType.REGISTER_FILE:
+        threads = np.unique(workloads.REGISTER_LANES[words])
+        registers = np.unique(workloads.REGISTER_IDS[words])
+        return f"; threads {_few(threads)}, registers {_few(registers)}"
+    if probe == ProbeType.TENSOR_CORE and words.max() < workloads.TENSOR_LANES.size:
+        return f"; lanes {_few(np.unique(workloads.TENSOR_LANES[words]))}"
+    if probe in (ProbeType.FMA, ProbeType.TRANSCENDENTAL):
+        return f"; lanes {_few(np.unique(words % workloads.WARP))}"
+    return ""
+
+
+def _few(values: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(v) for v in values[:limit].tolist())
+    return shown + (f" and {values.size - limit} more" if values.size > limit else "")
+
+
+def ulp_violations(words: np.ndarray, seed: int) -> str:
     """The functions whose float32 results exceed their ULP bound against float64, if any."""
-    errors = workloads.ulp_errors(words, words.size // 4)
+    errors = workloads.ulp_errors(words, words.size // 4, seed)
     return ", ".join(
         f"{name} off by {err:.0f} ULP (bound {workloads.ULP_BOUNDS[name]:.0f})"
         for name, err in errors.items()

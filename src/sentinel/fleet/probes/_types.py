@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-FaultKind = Literal["stuck_bit", "flip_bit", "bad_transcendental"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("stuck_bit", "flip_bit", "bad_transcendental")
+FaultKind = Literal["stuck_bit", "flip_bit", "bad_transcendental", "ulp_error"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("stuck_bit", "flip_bit", "bad_transcendental", "ulp_error")
+REGISTERS = 72
+"""Registers per thread that the register-file probe holds patterns in."""
 
 
 @dataclass(frozen=True)
@@ -56,20 +58,48 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """A hardware fault to inject on one SM, so that detection can be demonstrated and tested."""
+    """A hardware fault to inject on one SM, so that detection can be demonstrated and measured.
+
+    The plain form corrupts every result word of the SM on every run it fires (``rate``). The
+    other fields make it as subtle as faults in real fleets: one lane or register, only some
+    operands, one ULP, a per-word rate, only when hot or fast, only in some phases. Whether a
+    run is hit is decided once, in ``faults.FaultBook``, for both backends; which words it hits
+    (``per_word`` faults) needs the CPU model, since the GPU kernels take one mask per SM.
+    """
 
     kind: FaultKind
-    """``stuck_bit`` forces ``bit`` to 1 in the SM's results (stuck-at-1), ``flip_bit`` inverts
-    it, ``bad_transcendental`` puts the SM's sin/cos/exp/log 256 ULP off."""
+    """``stuck_bit`` forces ``bit`` to 1 (stuck-at-1), ``flip_bit`` inverts it,
+    ``bad_transcendental`` puts sin/cos/exp/log 256 ULP off, ``ulp_error`` puts a result
+    ``ulp`` units in the last place off."""
     sm_id: int
     bit: int = 0
     """Bit of a 32-bit result word, 0..31."""
     rate: float = 1.0
     """Probability per probe run; below 1 the fault is intermittent."""
     probe_types: frozenset[int] = frozenset(range(1, 8))
-    """Probe types whose runs the fault can hit."""
+    """Probe types whose runs the fault can hit: the units it lives in."""
     seed: int = 0
-    """Seeds the choice of runs an intermittent fault hits, so it is reproducible."""
+    """Seeds every random choice of the fault (runs, words, phase), so it is reproducible."""
+    lane: int | None = None
+    """Only results computed by this lane of a warp (0..31)."""
+    register: int | None = None
+    """Only values held in this register of the register-file probe (0..71)."""
+    word_rate: float | None = None
+    """Probability that one result word (one operation) is hit; ``None``: every word."""
+    operand_mask: int = 0
+    operand_value: int = 0
+    """Only operations whose operand bits satisfy ``operand & operand_mask == operand_value``."""
+    operand_range: tuple[float, float] | None = None
+    """Only operations whose operand, read as float32, lies in ``[low, high)``."""
+    ulp: int = 1
+    """Size of an ``ulp_error``, in units in the last place."""
+    min_temperature_c: float | None = None
+    """Active only while the GPU is at least this hot."""
+    min_sm_clock_mhz: float | None = None
+    """Active only while the SM clock is at least this fast."""
+    on_s: float = 0.0
+    off_s: float = 0.0
+    """Active ``on_s`` seconds, then dormant ``off_s`` seconds, from a seeded phase; 0: always."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -80,6 +110,52 @@ class FaultSpec:
             raise ValueError(f"rate {self.rate} is not a probability; use 0..1")
         if self.sm_id < 0:
             raise ValueError(f"sm_id {self.sm_id} is negative")
+        if self.lane is not None and not 0 <= self.lane < 32:
+            raise ValueError(f"lane {self.lane} is outside a warp; use 0..31")
+        if self.register is not None and not 0 <= self.register < REGISTERS:
+            raise ValueError(f"register {self.register} is outside 0..{REGISTERS - 1}")
+        if self.word_rate is not None and not 0.0 < self.word_rate <= 1.0:
+            raise ValueError(f"word_rate {self.word_rate} is not a probability; use (0, 1]")
+        if not 0 <= self.operand_mask < 1 << 32 or not 0 <= self.operand_value < 1 << 32:
+            raise ValueError("operand_mask and operand_value must be 32-bit words")
+        if self.operand_value & ~self.operand_mask:
+            raise ValueError(
+                f"operand_value {self.operand_value:#x} sets bits outside operand_mask "
+                f"{self.operand_mask:#x}, so no operand could match"
+            )
+        if self.operand_range is not None:
+            low, high = self.operand_range
+            if not low < high:
+                raise ValueError(f"operand_range {self.operand_range} is empty; need low < high")
+        if not 1 <= self.ulp < 1 << 23:
+            raise ValueError(f"ulp {self.ulp} must be 1..{(1 << 23) - 1}")
+        if self.on_s < 0 or self.off_s < 0 or (self.on_s == 0) != (self.off_s == 0):
+            raise ValueError(
+                f"on_s {self.on_s} and off_s {self.off_s} must both be 0 (always active) "
+                "or both be > 0"
+            )
+
+    @property
+    def per_word(self) -> bool:
+        """Whether the fault picks single words (lane, register, operand, ULP, per-word rate)
+        rather than masking every result word of its SM."""
+        return (
+            self.kind == "ulp_error"
+            or self.lane is not None
+            or self.register is not None
+            or self.word_rate is not None
+            or self.operand_mask != 0
+            or self.operand_range is not None
+        )
+
+    @property
+    def conditional(self) -> bool:
+        """Whether telemetry or the time decide if the fault is active."""
+        return (
+            self.min_temperature_c is not None
+            or self.min_sm_clock_mhz is not None
+            or (self.on_s > 0)
+        )
 
 
 class ProbeBackend(Protocol):

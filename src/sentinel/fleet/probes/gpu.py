@@ -18,8 +18,8 @@ import numpy as np
 
 from sentinel.fleet.probes import aes, workloads
 from sentinel.fleet.probes._backend import BaseBackend, Launch, LaunchTimeout, check_aes_reference
-from sentinel.fleet.probes._types import DeviceInfo
-from sentinel.fleet.probes.faults import Corruption
+from sentinel.fleet.probes._types import DeviceInfo, FaultSpec
+from sentinel.fleet.probes.faults import Conditions, Corruption
 from sentinel.fleet.probes.golden import GoldenKey, GoldenStore
 from sentinel.fleet.types import ProbeType
 
@@ -41,12 +41,12 @@ class _Shape:
 
 
 _SHAPES = {
-    ProbeType.FMA: _Shape("fma_probe", workloads.LANES, (1 << 14, 1 << 20)),
+    ProbeType.FMA: _Shape("fma_probe", workloads.LANES, ((1 << 12) - 1, (1 << 18) - 1)),
     ProbeType.TENSOR_CORE: _Shape("tensor_probe", workloads.WARP, (1 << 10, 1 << 16)),
-    ProbeType.TRANSCENDENTAL: _Shape("transcendental_probe", 256, (1024, 16384)),
+    ProbeType.TRANSCENDENTAL: _Shape("transcendental_probe", 256, (16384, 65536)),
     ProbeType.AES: _Shape("aes_probe", 128, (256, 4096)),
     ProbeType.MEMORY: _Shape("memory_probe", 1024, (0, 1)),
-    ProbeType.REGISTER_FILE: _Shape("register_probe", workloads.WARP, (256, 1 << 16)),
+    ProbeType.REGISTER_FILE: _Shape("register_probe", workloads.WARP, (1 << 13, 1 << 16)),
     ProbeType.SHARED_MEMORY: _Shape("shared_probe", 256, (1, 2)),
 }
 
@@ -110,6 +110,7 @@ class GpuBackend(BaseBackend):
         if count == 0:
             raise RuntimeError(_NO_GPU)
         pynvml.nvmlInit()
+        self._nvml = pynvml
         self._devices = [self._describe(i, pynvml) for i in range(count)]
         self._state: dict[int, _Device] = {}
 
@@ -120,7 +121,7 @@ class GpuBackend(BaseBackend):
     def tmr_digest(self, device_index: int, seed: int) -> bytes:
         """SHA-256 of ``workloads.TMR_STEPS`` FMA steps from seeded inputs in every block."""
         device = self._device(device_index)
-        faults = self._faults.draw(device_index, ProbeType.FMA, device.sm_count)
+        faults = self._draw(device_index, ProbeType.FMA, device.sm_count)
         state = self._setup(device_index)
         with self._lock(device_index), self._cp.cuda.Device(device_index):
             selected = np.zeros(state.nsmid, np.uint8)
@@ -198,6 +199,28 @@ class GpuBackend(BaseBackend):
         self._state[device_index] = state
         return state
 
+    def inject(self, device_index: int, fault: FaultSpec) -> None:
+        """Add a whole-SM fault (its per-run rate, heat, clock and phase conditions included).
+
+        Raises:
+            ValueError: ``fault`` picks single words, which the kernels' per-SM masks cannot.
+        """
+        if fault.per_word:
+            raise ValueError(
+                "the GPU kernels take one mask per SM, so they cannot inject a lane, register, "
+                "operand-triggered, ULP or per-word-rate fault; use CpuBackend for those"
+            )
+        super().inject(device_index, fault)
+
+    def _conditions(self, device_index: int) -> Conditions:
+        """Temperature and SM clock from NVML, read only while a fault depends on them."""
+        nvml = self._nvml
+        with self._cp.cuda.Device(device_index) as device:
+            handle = nvml.nvmlDeviceGetHandleByPciBusId(device.pci_bus_id)
+        temperature = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+        clock = nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)
+        return Conditions(time.monotonic(), float(temperature), float(clock))
+
     def _launch(
         self,
         device_index: int,
@@ -206,6 +229,7 @@ class GpuBackend(BaseBackend):
         deep: bool,
         faults: Corruption,
         timeout_ms: int,
+        seed: int,
     ) -> Launch:
         state = self._setup(device_index)
         shape = _SHAPES[probe]
@@ -245,7 +269,8 @@ class GpuBackend(BaseBackend):
         """Kernel arguments before the common ones, result words per block, dynamic shared."""
         if probe == ProbeType.FMA:
             inputs = workloads.fma_inputs(0)
-            return (*self._arrays(inputs.x0, inputs.a, inputs.b), np.int32(size)), 64, 0
+            arrays = self._arrays(inputs.x0, inputs.a, inputs.b)
+            return (*arrays, np.int32(size)), workloads.LANES, 0
         if probe == ProbeType.TENSOR_CORE:
             if int(state.arch) < 80:
                 raise RuntimeError(
@@ -317,7 +342,9 @@ class GpuBackend(BaseBackend):
     def _arrays(self, *arrays: np.ndarray) -> list[Any]:
         return [self._cp.asarray(np.ascontiguousarray(a)) for a in arrays]
 
-    def _reference(self, device_index: int, probe: ProbeType, deep: bool) -> np.ndarray | None:
+    def _reference(
+        self, device_index: int, probe: ProbeType, deep: bool, seed: int
+    ) -> np.ndarray | None:
         size = _SHAPES[probe].size[deep]
         if probe in (ProbeType.MEMORY, ProbeType.SHARED_MEMORY):
             return np.zeros(2, np.uint32)
@@ -332,6 +359,8 @@ class GpuBackend(BaseBackend):
         state = self._setup(device_index)
         sm_count = self._devices[device_index].sm_count
         variant = f"size={_SHAPES[probe].size[deep]}"
+        if probe in (ProbeType.FMA, ProbeType.TENSOR_CORE):  # their operands changed in 0.3
+            variant += "-inputs=2"
         return GoldenKey(probe.name, state.arch, sm_count, state.version, variant)
 
 
