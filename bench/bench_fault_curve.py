@@ -44,19 +44,23 @@ from pathlib import Path
 
 import numpy as np
 
-from sentinel.fleet import catch_curve
-from sentinel.fleet._schedule import default_config
-from sentinel.fleet.agent._config import AgentSettings, parse_config
-from sentinel.fleet.agent.scheduler import OverheadBudget, Scheduler
-from sentinel.fleet.engine.enums import GpuState
-from sentinel.fleet.engine.lifecycle import PolicyInput, policy_target
-from sentinel.fleet.engine.policy import EnginePolicy
-from sentinel.fleet.engine.rates import WindowCounter
-from sentinel.fleet.engine.reliability import BetaReliability
-from sentinel.fleet.probes import CpuBackend, FaultSpec, workloads
-from sentinel.fleet.probes._chains import Chain
-from sentinel.fleet.probes.faults import Conditions, Corruption, awake
-from sentinel.fleet.types import ProbeResult, ProbeType
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_probes import false_failures  # noqa: E402
+
+from sentinel.fleet import catch_curve  # noqa: E402
+from sentinel.fleet._schedule import default_config  # noqa: E402
+from sentinel.fleet.agent._config import AgentSettings, parse_config  # noqa: E402
+from sentinel.fleet.agent.scheduler import OverheadBudget, Scheduler  # noqa: E402
+from sentinel.fleet.engine.enums import GpuState  # noqa: E402
+from sentinel.fleet.engine.lifecycle import PolicyInput, policy_target  # noqa: E402
+from sentinel.fleet.engine.policy import EnginePolicy  # noqa: E402
+from sentinel.fleet.engine.rates import WindowCounter  # noqa: E402
+from sentinel.fleet.engine.reliability import BetaReliability  # noqa: E402
+from sentinel.fleet.probes import CpuBackend, FaultSpec, workloads  # noqa: E402
+from sentinel.fleet.probes._chains import Chain  # noqa: E402
+from sentinel.fleet.probes.faults import Conditions, Corruption, awake  # noqa: E402
+from sentinel.fleet.types import ProbeResult, ProbeType  # noqa: E402
 
 SM_COUNT = 132
 PERIOD_S = 60.0
@@ -408,22 +412,6 @@ def schedule_us_per_s() -> float:
     return sum(SCHEDULED_US[e.probe_type] / e.period_s for e in settings.schedule)
 
 
-def healthy_runs(runs: int) -> int:
-    """Non-PASS outcomes over healthy runs of every probe, new operands each run."""
-    backend = CpuBackend(4, SM_COUNT, hostname="healthy")
-    probes = list(ProbeType)[1:]
-    bad = 0
-    for i in range(runs):
-        outcome = backend.run(
-            i % 4,
-            probes[i % len(probes)],
-            sm_coverage=0.25 if i % 3 == 0 else 1.0,
-            deep=i % 50 == 0,
-        )
-        bad += outcome.result != ProbeResult.PASS
-    return bad
-
-
 def _cell(task: tuple[str, float, int, int, float]) -> tuple[str, float, list[Trial], list[float]]:
     kind, rate, trials, horizon, budget_us = task
     now = [run_trial(kind, rate, i, horizon * PERIOD_S, False) for i in range(trials)]
@@ -484,7 +472,7 @@ def main() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    bad = healthy_runs(args.healthy)
+    bad, _ = false_failures(args.healthy, SM_COUNT)  # new operands every run
     curve = catch_curve.CatchCurve(
         measured=datetime.date.today().isoformat(),
         command=" ".join(["bench/bench_fault_curve.py", *sys.argv[1:]]),
