@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from capture_helpers import issues, wait_for_events
+from capture_helpers import issues
+from sentinel_testing import wait_for
 
 from sentinel.capture.service import CaptureDomain, ShopDemo
 
@@ -16,8 +17,17 @@ def test_the_demo_shop_reports_scrubbed_issues(server: Any) -> None:
     assert not CaptureDomain.in_use(server.settings)
     demo = ShopDemo(server.http_url, server.tokens, interval_s=0.05)
     demo.start()
+
+    def every_kind() -> list[dict[str, Any]] | None:
+        """The shop fails at random among its requests: wait until each kind has shown."""
+        found = issues(server, repo="sentinel-demo/shop")
+        kinds = {i["exception_type"].rsplit(".", 1)[-1] for i in found}
+        wanted = {"KeyError", "ZeroDivisionError", "PaymentDeclined"}
+        enough = sum(i["event_count"] for i in found) >= 8
+        return found if enough and wanted <= kinds else None
+
     try:
-        found = wait_for_events(server, 8, repo="sentinel-demo/shop")
+        found = wait_for(every_kind, "8 events of every kind the shop raises")
     finally:
         demo.stop()
     kinds = {i["exception_type"] for i in found}
