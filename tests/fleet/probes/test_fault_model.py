@@ -4,6 +4,8 @@ heat, clock and phases, each reproducible under its seed, and the probes that fi
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -283,3 +285,15 @@ def test_healthy_runs_with_new_operands_every_run_never_fail() -> None:
         for p in list(ProbeType)[1:]
     ]
     assert [o.detail for o in bad if o.result != ProbeResult.PASS] == []
+
+
+def test_the_readme_example_finds_the_lane_fault() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### What the probes catch: subtle faults", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(code, scope)
+    outcome = scope["outcome"]
+    assert outcome.result == ProbeResult.FAIL
+    assert [d.sm_id for d in outcome.details] == [17]
+    assert "lanes 5" in outcome.details[0].detail
