@@ -38,9 +38,9 @@ import multiprocessing
 import sys
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +57,7 @@ from sentinel.fleet.engine.lifecycle import PolicyInput, policy_target  # noqa: 
 from sentinel.fleet.engine.policy import EnginePolicy  # noqa: E402
 from sentinel.fleet.engine.rates import WindowCounter  # noqa: E402
 from sentinel.fleet.engine.reliability import BetaReliability  # noqa: E402
-from sentinel.fleet.probes import CpuBackend, FaultSpec, workloads  # noqa: E402
+from sentinel.fleet.probes import CpuBackend, FaultKind, FaultSpec, workloads  # noqa: E402
 from sentinel.fleet.probes._chains import Chain  # noqa: E402
 from sentinel.fleet.probes.faults import Conditions, Corruption, awake  # noqa: E402
 from sentinel.fleet.types import ProbeResult, ProbeType  # noqa: E402
@@ -93,120 +93,88 @@ BEFORE_SCHEDULE = (  # type, period s, coverage, priority, timeout ms
 _FMA_UNITS = frozenset({ProbeType.FMA, ProbeType.TENSOR_CORE})
 
 
+_SPANS = {"bit": 32, "lane": 32, "register": 72, "operand_value": 256}
+"""Fields a trial draws at random, and their ranges."""
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
     label: str
-    make: Callable[[np.random.Generator, int, float, int], FaultSpec]
+    fault: FaultKind
+    units: frozenset[int] = frozenset(range(1, 8))
+    """Probe types (units) the fault lives in."""
+    draws: tuple[str, ...] = ()
+    """Fields of ``_SPANS`` each trial draws, in this order."""
+    fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-
-def _bit(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, 32))
+    def make(self, rng: np.random.Generator, sm: int, rate: float, seed: int) -> FaultSpec:
+        drawn = {f: int(rng.integers(0, _SPANS[f])) for f in self.draws}
+        return FaultSpec(
+            self.fault,
+            sm,
+            word_rate=rate,
+            probe_types=self.units,
+            seed=seed,
+            **drawn,
+            **self.fixed,
+        )
 
 
 KINDS = (
-    Kind(
-        "sm_flip",
-        "whole SM, any unit: a flipped bit",
-        lambda r, sm, rate, seed: FaultSpec("flip_bit", sm, bit=_bit(r), word_rate=rate, seed=seed),
-    ),
+    Kind("sm_flip", "whole SM, any unit: a flipped bit", "flip_bit", draws=("bit",)),
     Kind(
         "lane_flip",
         "one lane of the FMA unit: a flipped bit",
-        lambda r, sm, rate, seed: FaultSpec(
-            "flip_bit",
-            sm,
-            bit=_bit(r),
-            lane=int(r.integers(0, 32)),
-            word_rate=rate,
-            probe_types=frozenset({ProbeType.FMA}),
-            seed=seed,
-        ),
+        "flip_bit",
+        frozenset({ProbeType.FMA}),
+        ("bit", "lane"),
     ),
     Kind(
         "register_stuck",
         "one register: a bit stuck at 1",
-        lambda r, sm, rate, seed: FaultSpec(
-            "stuck_bit",
-            sm,
-            bit=_bit(r),
-            register=int(r.integers(0, 72)),
-            word_rate=rate,
-            probe_types=frozenset({ProbeType.REGISTER_FILE}),
-            seed=seed,
-        ),
+        "stuck_bit",
+        frozenset({ProbeType.REGISTER_FILE}),
+        ("bit", "register"),
     ),
     Kind(
         "operand_pattern",
         "FMA, only when the operand's low byte has one value (1 in 256)",
-        lambda r, sm, rate, seed: FaultSpec(
-            "flip_bit",
-            sm,
-            bit=_bit(r),
-            operand_mask=0xFF,
-            operand_value=int(r.integers(0, 256)),
-            word_rate=rate,
-            probe_types=frozenset({ProbeType.FMA}),
-            seed=seed,
-        ),
+        "flip_bit",
+        frozenset({ProbeType.FMA}),
+        ("bit", "operand_value"),
+        {"operand_mask": 0xFF},
     ),
     Kind(
         "operand_range",
         "FMA/tensor, only for operands of 2^110 and above",
-        lambda r, sm, rate, seed: FaultSpec(
-            "flip_bit",
-            sm,
-            bit=_bit(r),
-            operand_range=(2.0**110, math.inf),
-            word_rate=rate,
-            probe_types=_FMA_UNITS,
-            seed=seed,
-        ),
+        "flip_bit",
+        _FMA_UNITS,
+        ("bit",),
+        {"operand_range": (2.0**110, math.inf)},
     ),
-    Kind(
-        "ulp_fma",
-        "FMA/tensor results 1 ULP off",
-        lambda r, sm, rate, seed: FaultSpec(
-            "ulp_error", sm, word_rate=rate, probe_types=_FMA_UNITS, seed=seed
-        ),
-    ),
+    Kind("ulp_fma", "FMA/tensor results 1 ULP off", "ulp_error", _FMA_UNITS),
     Kind(
         "ulp_sfu",
         "sin/cos/exp/log results 1 ULP off",
-        lambda r, sm, rate, seed: FaultSpec(
-            "ulp_error",
-            sm,
-            word_rate=rate,
-            probe_types=frozenset({ProbeType.TRANSCENDENTAL}),
-            seed=seed,
-        ),
+        "ulp_error",
+        frozenset({ProbeType.TRANSCENDENTAL}),
     ),
     Kind(
         "hot",
         f"FMA/tensor flipped bit, only at {THRESHOLD_C:.0f} degrees C and above",
-        lambda r, sm, rate, seed: FaultSpec(
-            "flip_bit",
-            sm,
-            bit=_bit(r),
-            word_rate=rate,
-            probe_types=_FMA_UNITS,
-            min_temperature_c=THRESHOLD_C,
-            seed=seed,
-        ),
+        "flip_bit",
+        _FMA_UNITS,
+        ("bit",),
+        {"min_temperature_c": THRESHOLD_C},
     ),
     Kind(
         "phased",
         "FMA/tensor flipped bit, awake 10 minutes of every hour",
-        lambda r, sm, rate, seed: FaultSpec(
-            "flip_bit",
-            sm,
-            bit=_bit(r),
-            word_rate=rate,
-            probe_types=_FMA_UNITS,
-            on_s=600.0,
-            off_s=3000.0,
-            seed=seed,
-        ),
+        "flip_bit",
+        _FMA_UNITS,
+        ("bit",),
+        {"on_s": 600.0, "off_s": 3000.0},
     ),
 )
 _BY_NAME = {k.name: k for k in KINDS}
@@ -253,7 +221,7 @@ class BeforeBackend(CpuBackend):
         seed: int,
     ) -> np.ndarray:
         if probe == ProbeType.FMA:
-            return workloads.fma(sms, _chain_before(), faults)
+            return workloads.chains(sms, _chain_before(), faults)
         if probe == ProbeType.TRANSCENDENTAL:
             n, golden = _BEFORE_TRANSCENDENTAL_N, _transcendental_before()
             return workloads.transcendental(sms, n, 0, golden, faults)

@@ -146,7 +146,7 @@ class CpuBackend(BaseBackend):
         """SHA-256 of the TMR FMA chains from seeded inputs on every SM, faults included."""
         sm_count = self._device(device_index).sm_count
         faults = self._draw(device_index, ProbeType.FMA, sm_count)
-        words = workloads.fma(np.arange(sm_count), _fma_chain(workloads.TMR_STEPS, seed), faults)
+        words = workloads.chains(np.arange(sm_count), _fma_chain(workloads.TMR_STEPS, seed), faults)
         return hashlib.sha256(words.tobytes()).digest()
 
     def _conditions(self, device_index: int) -> Conditions:
@@ -187,9 +187,9 @@ class CpuBackend(BaseBackend):
     ) -> np.ndarray:
         """One row of result words per SM in ``sms``."""
         if probe == ProbeType.FMA:
-            return workloads.fma(sms, _fma_chain(_FMA_ITERS[deep], seed), faults)
+            return workloads.chains(sms, _fma_chain(_FMA_ITERS[deep], seed), faults)
         if probe == ProbeType.TENSOR_CORE:
-            return workloads.tensor(sms, _tensor_chain(_TENSOR_ITERS[deep], seed), faults)
+            return workloads.chains(sms, _tensor_chain(_TENSOR_ITERS[deep], seed), faults)
         if probe == ProbeType.TRANSCENDENTAL:
             n = _TRANSCENDENTAL_N[deep]
             return workloads.transcendental(sms, n, seed, _transcendental_golden(n, seed), faults)

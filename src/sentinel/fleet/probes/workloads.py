@@ -74,12 +74,9 @@ def fma_chain(iters: int, inputs: FmaInputs) -> Chain:
     return Chain(inputs.x0, inputs.a, inputs.b, iters, np.arange(LANES) % WARP)
 
 
-def fma(sms: np.ndarray, chain: Chain, corruption: Corruption) -> np.ndarray:
-    """Dependent multiply-add chains on every SM in ``sms``, through each SM's faults."""
-    return _chain_rows(sms, chain, corruption)
-
-
-def _chain_rows(sms: np.ndarray, chain: Chain, corruption: Corruption) -> np.ndarray:
+def chains(sms: np.ndarray, chain: Chain, corruption: Corruption) -> np.ndarray:
+    """The final words of ``chain`` (FMA or tensor) on every SM in ``sms``, through each SM's
+    faults: healthy SMs share the kept healthy words, a faulty one is recomputed."""
     rows = np.tile(chain.golden, (len(sms), 1))
     for i, sm in enumerate(np.asarray(sms).tolist()):
         if faults := corruption.on(sm):
@@ -116,11 +113,6 @@ def tensor_chain(iters: int, seed: int) -> Chain:
     a16, b16, c0 = tensor_inputs(seed)
     product = (a16.astype(np.float32) @ b16.astype(np.float32)).reshape(-1)
     return Chain(c0.reshape(-1), np.ones_like(product), product, iters, TENSOR_LANES)
-
-
-def tensor(sms: np.ndarray, chain: Chain, corruption: Corruption) -> np.ndarray:
-    """The fp16-in, fp32-accumulate tile of one tensor-core MMA chain, on every SM in ``sms``."""
-    return _chain_rows(sms, chain, corruption)
 
 
 ULP_BOUNDS = {"sin": 2.0, "cos": 2.0, "exp": 2.0, "log": 1.0}
