@@ -16,6 +16,7 @@ Usage: python bench/gpu_device_check.py --out DIR [--runs N] [--seconds-per-prob
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -36,7 +37,10 @@ from typing import Any
 import numpy as np
 
 from sentinel.fleet._schedule import default_config
-from sentinel.fleet.probes import CpuBackend, FaultSpec, GpuBackend, ProbeBackend
+from sentinel.fleet.probes import CpuBackend, FaultSpec, GpuBackend, ProbeBackend, workloads
+from sentinel.fleet.probes._chains import Chain
+from sentinel.fleet.probes.faults import Corruption, LiveFault
+from sentinel.fleet.probes.gpu import _SHAPES
 from sentinel.fleet.types import ProbeResult, ProbeType
 
 PROBES = list(ProbeType)[1:]
@@ -284,6 +288,111 @@ def detection(backend: ProbeBackend, device: int, intermittent_runs: int) -> dic
     return result
 
 
+def _label(spec: FaultSpec) -> str:
+    """The fields of ``spec`` that differ from a plain fault's."""
+    plain = FaultSpec(spec.kind, spec.sm_id)
+    fields = [f.name for f in dataclasses.fields(spec)]
+    changed = [f"{n}={getattr(spec, n)!r}" for n in fields if getattr(spec, n) != getattr(plain, n)]
+    return f"{spec.kind} on SM {spec.sm_id}: " + ", ".join(changed)
+
+
+def _launch(backend: Any, device: int, probe: ProbeType, specs: list[FaultSpec], seed: int):
+    """One launch over every SM with ``specs`` as this run's per-word faults (run 1 of each)."""
+    sm_count = backend.devices()[device].sm_count
+    corruption = Corruption.none(sm_count)
+    for spec in specs:
+        corruption.per_word.setdefault(spec.sm_id, []).append(LiveFault(spec, 1))
+    sms = list(range(sm_count))
+    return backend._launch(device, probe, sms, False, corruption, 60_000, seed).words
+
+
+def per_word(backend: ProbeBackend, device: int) -> dict[str, Any]:
+    """Per-word faults in the kernels: the words they change are the model's, and the agent's
+    path (inject, run) catches a rare lane fault on its SM and names its lane."""
+    sm_count = backend.devices()[device].sm_count
+    fused = isinstance(backend, GpuBackend)
+    sm, seed = sm_count // 2 + 1, 12345
+    steps = workloads.FMA_STEPS[0]
+    fma_specs = [
+        [FaultSpec("flip_bit", sm, bit=12, word_rate=1e-5, seed=1)],
+        [FaultSpec("flip_bit", sm, bit=27, lane=9, word_rate=1e-4, seed=2)],
+        [FaultSpec("ulp_error", sm, word_rate=1e-6, seed=3)],
+        [
+            FaultSpec(
+                "flip_bit", sm, bit=8, word_rate=1e-4, operand_mask=0xF, operand_value=6, seed=4
+            )
+        ],
+        [FaultSpec("stuck_bit", sm, bit=3, operand_range=(2.0**100, np.inf), seed=5)],
+    ]
+    fma = []
+    inputs = workloads.fma_inputs(seed)
+    lanes = np.arange(workloads.LANES) % workloads.WARP
+    chain = Chain(inputs.x0, inputs.a, inputs.b, steps, lanes, fused=fused)
+    for specs in fma_specs:
+        words = _launch(backend, device, ProbeType.FMA, specs, seed)
+        want = chain.run([LiveFault(spec, 1) for spec in specs])
+        rows = words[sm]
+        others = [w for s, w in words.items() if s != sm]
+        case = {
+            "fault": _label(specs[0]),
+            "words_changed_model": int((want != chain.golden).sum()),
+            "words_changed_device": int((rows[0] != chain.golden).sum()),
+            "bit_exact": bool((rows == want).all()),
+            "healthy_sms_exact": bool(all((w == chain.golden).all() for w in others)),
+        }
+        fma.append(case)
+        print("  FMA", case)
+    # Tensor and transcendental: the set of words that differ from a healthy SM's.
+    partial_cases = []
+    for probe, specs in (
+        (ProbeType.TENSOR_CORE, [FaultSpec("flip_bit", sm, bit=20, word_rate=1e-3, seed=6)]),
+        (ProbeType.TRANSCENDENTAL, [FaultSpec("ulp_error", sm, word_rate=1e-3, seed=7)]),
+        (ProbeType.TRANSCENDENTAL, [FaultSpec("bad_transcendental", sm, lane=5, seed=8)]),
+    ):
+        words = _launch(backend, device, probe, specs, seed)
+        healthy = words[(sm + 1) % sm_count][0]
+        got = set(np.flatnonzero(words[sm][0] != healthy).tolist())
+        if probe == ProbeType.TENSOR_CORE:
+            n = _SHAPES[probe].size[0]  # the CPU model's normal sizes are the GPU's
+            model = workloads.tensor_chain(n, seed)
+            want_words = model.run([LiveFault(s, 1) for s in specs])
+            want = set(np.flatnonzero(want_words != model.golden).tolist())
+        else:
+            n = _SHAPES[probe].size[0]
+            operands = np.concatenate(list(workloads.transcendental_inputs(n, seed).values()))
+            want = set(LiveFault(specs[0], 1).words(operands.view(np.uint32)).tolist())
+        case = {
+            "probe": probe.name,
+            "fault": _label(specs[0]),
+            "changed_device": len(got),
+            "changed_model": len(want),
+            "same_words": got == want,
+        }
+        partial_cases.append(case)
+        print(" ", case)
+    # The agent's path: a rare lane fault, injected and probed as the scheduler would.
+    lane = 11
+    backend.clear_faults(device)
+    fault = FaultSpec(
+        "flip_bit", sm, bit=25, lane=lane, word_rate=1e-5, seed=9, probe_types=frozenset({1})
+    )
+    backend.inject(device, fault)
+    outcomes = [backend.run(device, ProbeType.FMA) for _ in range(20)]
+    backend.clear_faults(device)
+    failed = [o for o in outcomes if o.result == ProbeResult.FAIL]
+    blamed = {d.sm_id for o in failed for d in o.details}
+    named = {d.detail.rsplit("lanes ", 1)[-1] for o in failed for d in o.details}
+    end_to_end = {
+        "runs": len(outcomes),
+        "failed": len(failed),
+        "errors": [o.detail for o in outcomes if o.result not in (1, 2)],
+        "blamed": sorted(blamed),
+        "lanes_named": sorted(named),
+    }
+    print("  lane fault through inject/run:", end_to_end)
+    return {"fma": fma, "tensor_transcendental": partial_cases, "end_to_end": end_to_end}
+
+
 def tmr(backend: ProbeBackend, device: int) -> dict[str, Any]:
     sm_count = backend.devices()[device].sm_count
     seeds = [1, 2, 3, 42]
@@ -430,6 +539,7 @@ def main() -> None:
             ("schedule", partial(schedule_share, backend, i, args.schedule_runs)),
             ("deep", partial(deep_test, backend, i, args.deep_repeats)),
             ("detection", partial(detection, backend, i, args.intermittent_runs)),
+            ("per_word", partial(per_word, backend, i)),
             ("tmr", partial(tmr, backend, i)),
         ):
             _section(report, f"device{i}_{name}", fn)

@@ -122,7 +122,7 @@ def main() -> None:
         pass_counts(backend, info.index, args.runs)
         deep_test(backend, info.index)
         detection(backend, info.index)
-    sass_check(backend._golden_key(0, ProbeType.FMA, False).arch)
+    sass_check(backend._golden_key(0, ProbeType.FMA, False, 0).arch)
 
 
 if __name__ == "__main__":

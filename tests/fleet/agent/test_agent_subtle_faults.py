@@ -20,7 +20,7 @@ def test_a_rare_lane_fault_is_quarantined_on_its_sm(
     fleet_server: Any, make_agent: Any, wait_for: Any
 ) -> None:
     backend = CpuBackend(1, 8, hostname="node-rare")
-    ops = workloads.LANES // 32 * ((1 << 12) - 1)  # the lane's FMA operations per run
+    ops = workloads.LANES // 32 * workloads.FMA_STEPS[0]  # the lane's FMA operations per run
     spec = FaultSpec(
         "flip_bit",
         sm_id=6,

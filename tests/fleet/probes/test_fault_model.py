@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sentinel.fleet.probes import CpuBackend, FaultSpec, GpuBackend, workloads
+from sentinel.fleet.probes import CpuBackend, FaultSpec, workloads
 from sentinel.fleet.probes._chains import Chain
+from sentinel.fleet.probes._fused import fma32
 from sentinel.fleet.probes.faults import Conditions, Corruption, FaultBook, LiveFault
 from sentinel.fleet.types import ProbeResult, ProbeType
 
@@ -52,12 +53,6 @@ def test_per_word_and_conditional_say_what_a_fault_needs() -> None:
     assert FaultSpec("flip_bit", 0, min_temperature_c=80).conditional
     assert FaultSpec("flip_bit", 0, on_s=1, off_s=1).conditional
     assert not FaultSpec("flip_bit", 0, lane=1).conditional
-
-
-def test_gpu_kernels_refuse_faults_they_cannot_inject() -> None:
-    backend = object.__new__(GpuBackend)  # no GPU here: inject refuses before touching one
-    with pytest.raises(ValueError, match="one mask per SM"):
-        backend.inject(0, FaultSpec("flip_bit", 0, lane=4))
 
 
 def test_a_lane_fault_is_found_on_its_sm_and_named_by_its_lane() -> None:
@@ -104,46 +99,69 @@ def test_register_writes_match_a_step_by_step_register_file() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec",
+    "specs",
     [
-        FaultSpec("flip_bit", 0, bit=30, word_rate=0.004, seed=1),
-        FaultSpec("flip_bit", 0, bit=2, word_rate=0.004, lane=3, seed=2),
-        FaultSpec("stuck_bit", 0, bit=22, word_rate=0.01, seed=3),
-        FaultSpec("ulp_error", 0, ulp=3, word_rate=0.004, seed=4),
-        FaultSpec("flip_bit", 0, bit=9, word_rate=0.01, operand_mask=0x3, operand_value=1, seed=5),
-        FaultSpec("flip_bit", 0, bit=31, lane=5, seed=6),
-        FaultSpec("ulp_error", 0, operand_range=(0.0, 1.0), seed=7),
+        [FaultSpec("flip_bit", 0, bit=30, word_rate=0.004, seed=1)],
+        [FaultSpec("flip_bit", 0, bit=2, word_rate=0.004, lane=3, seed=2)],
+        [FaultSpec("stuck_bit", 0, bit=22, word_rate=0.01, seed=3)],
+        [FaultSpec("ulp_error", 0, ulp=3, word_rate=0.004, seed=4)],
+        [
+            FaultSpec(
+                "flip_bit", 0, bit=9, word_rate=0.01, operand_mask=0x3, operand_value=1, seed=5
+            )
+        ],
+        [FaultSpec("flip_bit", 0, bit=31, lane=5, seed=6)],
+        [FaultSpec("ulp_error", 0, operand_range=(0.0, 1.0), seed=7)],
+        # A rare trigger on chains that another fault has knocked off their healthy path:
+        # the picks its healthy operands do not trigger must still be tried there.
+        [
+            FaultSpec("flip_bit", 0, bit=4, word_rate=0.003, seed=8),
+            FaultSpec("stuck_bit", 0, bit=1, word_rate=0.05, operand_mask=0xF, seed=9),
+        ],
     ],
 )
-@pytest.mark.parametrize("tensor", [False, True])
+@pytest.mark.parametrize("kind", ["fma", "fma-fused", "tensor"])
 def test_chains_through_faults_match_a_step_by_step_computation(
-    spec: FaultSpec, tensor: bool
+    specs: list[FaultSpec], kind: str
 ) -> None:
-    """The shortcuts (healthy path kept, jumps between hits) give the exact words."""
+    """The shortcuts (healthy path kept, jumps between hits, picks that cannot trigger
+    dropped) give the exact words, rounding twice as the CPU model or once as the GPU."""
     steps = 300
-    if tensor:
+    if kind == "tensor":
         chain = workloads.tensor_chain(steps, seed=3)
     else:
         inputs = workloads.fma_inputs(11)
-        chain = Chain(inputs.x0[:64], inputs.a[:64], inputs.b[:64], steps, np.arange(64) % 32)
-    got = chain.run([LiveFault(spec, 1)])
-    fault = LiveFault(spec, 1)
+        x0, a, b = inputs.x0[:64], inputs.a[:64], inputs.b[:64]
+        chain = Chain(x0, a, b, steps, np.arange(64) % 32, fused=kind == "fma-fused")
+    got = chain.run([LiveFault(spec, 1) for spec in specs])
     x = chain.at(0, np.arange(chain.lanes.size)).copy()
-    scope = np.flatnonzero(fault.in_scope(chain.lanes, None))
-    if spec.word_rate is None:
-        hits = {(s, int(c)) for s in range(steps) for c in scope}
-    else:
-        picked = fault.pick(steps * scope.size)
-        hits = set(
-            zip((picked // scope.size).tolist(), scope[picked % scope.size].tolist(), strict=True)
-        )
+    hits = []
+    for spec in specs:
+        fault = LiveFault(spec, 1)
+        scope = np.flatnonzero(fault.in_scope(chain.lanes, None))
+        if spec.word_rate is None:
+            found = {(s, int(c)) for s in range(steps) for c in scope}
+        else:
+            picked = fault.pick(steps * scope.size)
+            found = set(
+                zip(
+                    (picked // scope.size).tolist(),
+                    scope[picked % scope.size].tolist(),
+                    strict=True,
+                )
+            )
+        hits.append((fault, found))
     with np.errstate(invalid="ignore", over="ignore"):
         for step in range(steps):
-            nx = np.add(np.multiply(x, chain.a), chain.b)
+            if chain.fused:
+                nx = fma32(x, chain.a, chain.b)
+            else:
+                nx = np.add(np.multiply(x, chain.a), chain.b)
             words = nx.view(np.uint32)
-            for c in [c for s, c in hits if s == step]:
-                if fault.triggered(x.view(np.uint32)[c : c + 1])[0]:
-                    words[c] = fault.hit(words[c : c + 1], sfu=False)[0]
+            for fault, found in hits:
+                for c in [c for s, c in found if s == step]:
+                    if fault.triggered(x.view(np.uint32)[c : c + 1])[0]:
+                        words[c] = fault.hit(words[c : c + 1], sfu=False)[0]
             x = nx
     assert not np.array_equal(got, chain.golden), "the fault changed something"
     np.testing.assert_array_equal(got, x.view(np.uint32))
@@ -195,7 +213,7 @@ def test_a_one_ulp_error_fails_a_probe_whose_golden_is_exact() -> None:
 
 
 def test_a_per_word_rate_hits_runs_at_the_rate_its_words_predict() -> None:
-    ops = workloads.LANES * ((1 << 12) - 1)  # one FMA run's operations on one SM
+    ops = workloads.LANES * workloads.FMA_STEPS[0]  # one FMA run's operations on one SM
     rate = 1 / ops  # one hit per run on average: a run fails with 1 - 1/e
     backend = _backend()
     backend.inject(0, FaultSpec("flip_bit", 3, bit=20, word_rate=rate, probe_types=FMA, seed=9))

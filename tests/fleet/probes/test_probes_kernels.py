@@ -20,8 +20,11 @@ import pytest
 SOURCE = files("sentinel.fleet.probes").joinpath("kernels/probes.cu")
 KERNELS = (
     "fma_probe",
+    "fma_probe_faults",
     "tensor_probe",
+    "tensor_probe_faults",
     "transcendental_probe",
+    "transcendental_probe_faults",
     "aes_probe",
     "memory_probe",
     "shared_probe",
@@ -74,6 +77,7 @@ def test_every_probe_reads_its_sm_and_keeps_its_repeated_work(nvcc: str, tmp_pat
     # 72 live registers, each inverted once per trip of a loop that stays a loop: two `not`s
     # per trip were folded into moves by ptxas (bench/gpu_device_check.py checks the SASS).
     assert _entry(ptx, "register_probe").count("not.b32") == 72
-    assert "fma.rn.f32" in _entry(ptx, "fma_probe")
-    assert "mma.sync.aligned.m16n8k16" in _entry(ptx, "tensor_probe")
+    for twin in ("", "_faults"):
+        assert "fma.rn.f32" in _entry(ptx, "fma_probe" + twin)
+        assert "mma.sync.aligned.m16n8k16" in _entry(ptx, "tensor_probe" + twin)
     assert _entry(ptx, "memory_probe").count("ld.volatile") >= 3

@@ -95,8 +95,9 @@ class BaseBackend(ABC):
         return Conditions(now=time.monotonic())
 
     @abstractmethod
-    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool) -> GoldenKey:
-        """What a hardware-dependent golden of ``probe`` is valid for on this device."""
+    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool, seed: int) -> GoldenKey:
+        """What a hardware-dependent golden of ``probe`` with operands from ``seed`` is valid
+        for on this device."""
 
     def inject(self, device_index: int, fault: FaultSpec) -> None:
         """Add a fault to a device until ``clear_faults``."""
@@ -184,7 +185,7 @@ class BaseBackend(ABC):
         expected = self._reference(device_index, probe, deep, seed)
         if expected is not None:
             return expected
-        key = self._golden_key(device_index, probe, deep)
+        key = self._golden_key(device_index, probe, deep, seed)
         expected = self._golden.get(key)
         established = expected is None
         if expected is None:

@@ -4,14 +4,16 @@ Every healthy SM computes the same chains, so they are computed once per input s
 Only an SM with per-word faults is recomputed, from its first hit and through every later
 operation, until its chains are back on the healthy path or settle on a value they keep. The
 result is bit for bit what a step-by-step computation gives (the model rounds the multiply and
-the add separately) at a fraction of its cost, which is what lets a detection curve over many
-thousands of runs use the GPU's sizes: 4,095 steps of 1,024 lanes per FMA run.
+the add separately; ``fused`` chains round once, as the GPU does) at a fraction of its cost,
+which is what lets a detection curve over many thousands of runs use the GPU's sizes: 65,535
+steps of 1,024 lanes per FMA run.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sentinel.fleet.probes._fused import fma32
 from sentinel.fleet.probes.faults import LiveFault
 
 _U32 = np.uint32
@@ -24,6 +26,22 @@ def _same(x: np.ndarray, y: np.ndarray) -> bool:
     return bool(np.array_equal(x.view(_U32), y.view(_U32)))
 
 
+def pick_operations(
+    fault: LiveFault, lanes: np.ndarray, steps: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None:
+    """The operations ``fault`` picks in one run of ``steps`` steps of chains on ``lanes``:
+    ``(scope, steps, chains)``, or ``(scope, None, None)`` when it hits every operation of
+    its scope; ``None`` when no chain is in its scope. The GPU backend draws the same picks
+    for its kernels as the CPU model, from the same stream."""
+    scope = np.flatnonzero(fault.in_scope(lanes, None))
+    if scope.size == 0:
+        return None
+    if fault.spec.word_rate is None:
+        return scope, None, None
+    picked = fault.pick(steps * scope.size)  # sorted, so grouped by step
+    return scope, picked // scope.size, scope[picked % scope.size]
+
+
 class Chain:
     """``steps`` dependent steps of per-lane ``x * a + b`` (float32), healthy path kept.
 
@@ -31,16 +49,25 @@ class Chain:
         x0, a, b: Per-chain float32 start values and coefficients.
         steps: Operations per chain.
         lanes: Warp lane (0..31) that computes each chain, for lane faults.
+        fused: Round ``x * a + b`` once, as the GPU's ``fma.rn.f32`` does (what a GPU run
+            through the same faults must give), rather than twice like the CPU model.
     """
 
     def __init__(
-        self, x0: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int, lanes: np.ndarray
+        self,
+        x0: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        steps: int,
+        lanes: np.ndarray,
+        *,
+        fused: bool = False,
     ) -> None:
-        self.a, self.b, self.steps, self.lanes = a, b, steps, lanes
+        self.a, self.b, self.steps, self.lanes, self.fused = a, b, steps, lanes, fused
         path = [x0]
         x = x0
         for _ in range(steps):
-            nx = np.add(np.multiply(x, a), b)
+            nx = self._fma(x, a, b)
             if _same(nx, x):  # every chain has settled: the rest of the path is this row
                 break
             path.append(nx)
@@ -56,83 +83,109 @@ class Chain:
     def run(self, faults: list[LiveFault]) -> np.ndarray:
         """Final words of one SM whose per-word faults in this run are ``faults``."""
         persistent: list[tuple[LiveFault, np.ndarray]] = []
-        events: dict[int, list[tuple[LiveFault, np.ndarray]]] = {}
+        picks: list[tuple[LiveFault, np.ndarray, np.ndarray]] = []
         for fault in faults:
-            scope = np.flatnonzero(fault.in_scope(self.lanes, None))
-            if scope.size == 0:
+            if (picked := pick_operations(fault, self.lanes, self.steps)) is None:
                 continue
-            if fault.spec.word_rate is None:
+            scope, steps, chains = picked
+            if steps is None or chains is None:
                 persistent.append((fault, scope))
-                continue
-            picked = fault.pick(self.steps * scope.size)  # sorted, so grouped by step
-            if picked.size == 0:
-                continue
-            steps, chains = picked // scope.size, scope[picked % scope.size]
-            firsts = np.flatnonzero(np.diff(steps, prepend=-1))
-            for step, group in zip(
-                steps[firsts].tolist(), np.split(chains, firsts[1:]), strict=True
-            ):
-                events.setdefault(step, []).append((fault, group))
-        if not persistent and not events:
+            elif steps.size:
+                picks.append((fault, steps, chains))
+        picks = self._effective(picks, persistent)
+        if not persistent and not picks:
             return self.golden.copy()
-        touched = np.unique(
-            np.concatenate([s for _, s in persistent] + [c for e in events.values() for _, c in e])
-        )
-        final = self._simulate(touched, persistent, events)
+        touched = np.unique(np.concatenate([s for _, s in persistent] + [c for *_, c in picks]))
+        final = self._simulate(touched, persistent, _Events(picks, touched))
         out = self.golden.copy()
         out[touched] = final.view(_U32)
         return out
+
+    def _effective(
+        self,
+        picks: list[tuple[LiveFault, np.ndarray, np.ndarray]],
+        persistent: list[tuple[LiveFault, np.ndarray]],
+    ) -> list[tuple[LiveFault, np.ndarray, np.ndarray]]:
+        """The picks that can change a word: an operand-triggered pick on a chain still on the
+        healthy path reads the healthy operand, so one that operand does not trigger is dropped
+        (a rare pattern would otherwise have every picked step simulated for nothing)."""
+        first = np.full(len(self.lanes), self.steps, np.int64)  # first step that may go astray
+        for _, scope in persistent:
+            first[scope] = 0
+        fires = []
+        for fault, steps, chains in picks:
+            operands = self._path[np.minimum(steps, len(self._path) - 1), chains]
+            fired = fault.triggered(operands.view(_U32))
+            fires.append(fired)
+            np.minimum.at(first, chains[fired], steps[fired])
+        kept = []
+        for (fault, steps, chains), fired in zip(picks, fires, strict=True):
+            keep = fired | (steps > first[chains])
+            if keep.any():
+                kept.append((fault, steps[keep], chains[keep]))
+        return kept
 
     def _simulate(
         self,
         touched: np.ndarray,
         persistent: list[tuple[LiveFault, np.ndarray]],
-        events: dict[int, list[tuple[LiveFault, np.ndarray]]],
+        events: _Events,
     ) -> np.ndarray:
         """Final values of the ``touched`` chains, computed through every hit."""
         a, b = self.a[touched], self.b[touched]
         always = [(f, np.searchsorted(touched, s)) for f, s in persistent]
-        hits = {
-            step: [(f, np.searchsorted(touched, cs)) for f, cs in found]
-            for step, found in events.items()
-        }
-        pending = sorted(hits)
+        pending = events.steps
+        k = 0  # the next event
         step = 0 if always else pending[0]
         x = self.at(step, touched).copy()
         previous: np.ndarray | None = None
         with np.errstate(invalid="ignore", over="ignore"):
             while step < self.steps:
-                if always or (pending and pending[0] == step):
-                    now = always + hits.get(step, [])
-                    if pending and pending[0] == step:
-                        pending.pop(0)
-                    nx = self._step(x, a, b, now)
+                due = k < len(pending) and pending[k] == step
+                if always or due:
+                    nx = self._step(x, a, b, always + events.at(k) if due else always)
+                    k += due
                     step += 1
-                    if always and not pending:  # stop once the chains settle or alternate
+                    if always and k == len(pending):  # stop once the chains settle or alternate
                         if _same(nx, x):
                             return nx
                         if previous is not None and _same(nx, previous):
                             return nx if (self.steps - step) % 2 == 0 else x
                     previous, x = x, nx
                     continue
-                stop = pending[0] if pending else self.steps
+                stop = pending[k] if k < len(pending) else self.steps
                 step = self._free_run(x, a, b, step, stop, touched)
                 if step < 0:  # back on the healthy path
-                    if not pending:
+                    if k == len(pending):
                         return self.at(self.steps, touched)
-                    step = pending[0]
+                    step = pending[k]
                     x = self.at(step, touched).copy()
         return x
 
-    @staticmethod
+    def _fma(self, x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return fma32(x, a, b) if self.fused else np.add(np.multiply(x, a), b)
+
+    def _advance(self, x: np.ndarray, a: np.ndarray, b: np.ndarray, n: int) -> None:
+        """``n`` steps of ``x`` in place, with no hit."""
+        for _ in range(n):
+            if self.fused:
+                x[:] = fma32(x, a, b)
+            else:
+                np.multiply(x, a, out=x)
+                np.add(x, b, out=x)
+
     def _step(
-        x: np.ndarray, a: np.ndarray, b: np.ndarray, hits: list[tuple[LiveFault, np.ndarray]]
+        self,
+        x: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        hits: list[tuple[LiveFault, np.ndarray]],
     ) -> np.ndarray:
         """One step of every chain, the hits applied to the results their operands trigger."""
-        nx = np.add(np.multiply(x, a), b)
+        nx = self._fma(x, a, b)
         words, operands = nx.view(_U32), x.view(_U32)
         for fault, idx in hits:
-            chosen = idx[fault.triggered(operands[idx])]
+            chosen = idx[fault.triggered(operands[idx])] if fault.triggers else idx
             words[chosen] = fault.hit(words[chosen], sfu=False)
         return nx
 
@@ -148,18 +201,42 @@ class Chain:
         """Step ``x`` in place up to ``stop`` with no hit; where it got to (``stop`` once it has
         settled), or -1 once every chain is back on the healthy path."""
         if stop - step < _CHUNK:  # the next hit is close: no point checking
-            for _ in range(stop - step):
-                np.multiply(x, a, out=x)
-                np.add(x, b, out=x)
+            self._advance(x, a, b, stop - step)
             return stop
         while step < stop:
-            for _ in range(min(_CHUNK, stop - step)):
-                np.multiply(x, a, out=x)
-                np.add(x, b, out=x)
-                step += 1
+            n = min(_CHUNK, stop - step)
+            self._advance(x, a, b, n)
+            step += n
             if _same(x, self.at(step, touched)):
                 return -1
-            nx = np.add(np.multiply(x, a), b)
+            nx = self._fma(x, a, b)
             if _same(nx, x):
                 return stop
         return step
+
+
+class _Events:
+    """Picked operations merged over faults and grouped by step, chains as ``touched`` indices."""
+
+    def __init__(
+        self, picks: list[tuple[LiveFault, np.ndarray, np.ndarray]], touched: np.ndarray
+    ) -> None:
+        self._faults = [fault for fault, *_ in picks]
+        steps = np.concatenate([s for _, s, _ in picks] + [np.zeros(0, np.int64)])
+        which = np.concatenate([np.full(len(s), i) for i, (_, s, _) in enumerate(picks)] + [[]])
+        where = np.concatenate([np.searchsorted(touched, c) for *_, c in picks] + [[]])
+        order = np.argsort(steps, kind="stable")
+        steps, self._which, self._where = steps[order], which[order].astype(int), where[order]
+        starts = np.flatnonzero(np.diff(steps, prepend=-1))
+        self.steps: list[int] = steps[starts].tolist()
+        """Steps with at least one hit, ascending."""
+        self._bounds = np.append(starts, len(steps)).tolist()
+
+    def at(self, k: int) -> list[tuple[LiveFault, np.ndarray]]:
+        """The hits of the ``k``-th step in ``steps``, by fault."""
+        lo, hi = self._bounds[k], self._bounds[k + 1]
+        where = self._where[lo:hi].astype(np.intp)
+        if len(self._faults) == 1:
+            return [(self._faults[0], where)]
+        which = self._which[lo:hi]
+        return [(f, where[which == i]) for i, f in enumerate(self._faults) if (which == i).any()]

@@ -37,8 +37,6 @@ _UUID_NAMESPACE = uuid.UUID("5d2c3b9e-8f1a-4c6e-9b7d-2a4e6f8c0d1b")
 
 # (normal, deep) work per probe: iterations, elements or march backgrounds. The compute
 # probes' normal sizes are the GPU kernels' (per block); AES and the memory tests stay small.
-_FMA_ITERS = ((1 << 12) - 1, (1 << 18) - 1)
-"""Odd, so a bit flipped at every step of a settled chain, which toggles it, shows at the end."""
 _TENSOR_ITERS = (1 << 10, 1 << 14)
 _TRANSCENDENTAL_N = (16384, 65536)
 _AES_BLOCKS = (8, 128)
@@ -187,7 +185,7 @@ class CpuBackend(BaseBackend):
     ) -> np.ndarray:
         """One row of result words per SM in ``sms``."""
         if probe == ProbeType.FMA:
-            return workloads.chains(sms, _fma_chain(_FMA_ITERS[deep], seed), faults)
+            return workloads.chains(sms, _fma_chain(workloads.FMA_STEPS[deep], seed), faults)
         if probe == ProbeType.TENSOR_CORE:
             return workloads.chains(sms, _tensor_chain(_TENSOR_ITERS[deep], seed), faults)
         if probe == ProbeType.TRANSCENDENTAL:
@@ -215,7 +213,7 @@ class CpuBackend(BaseBackend):
         if probe == ProbeType.REGISTER_FILE:
             return workloads.register_expected()
         if probe == ProbeType.FMA:
-            return _fma_chain(_FMA_ITERS[deep], seed).golden
+            return _fma_chain(workloads.FMA_STEPS[deep], seed).golden
         if probe == ProbeType.TENSOR_CORE:
             return _tensor_chain(_TENSOR_ITERS[deep], seed).golden
         if probe == ProbeType.TRANSCENDENTAL:
@@ -226,10 +224,12 @@ class CpuBackend(BaseBackend):
             healthy = Corruption.none(1)
             return self._compute(device_index, probe, one_sm, deep, healthy, seed)[0]
 
-        words = self._golden.get_or_compute(self._golden_key(device_index, probe, deep), compute)
+        words = self._golden.get_or_compute(
+            self._golden_key(device_index, probe, deep, seed), compute
+        )
         return check_aes_reference(words) if probe == ProbeType.AES else words
 
-    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool) -> GoldenKey:
+    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool, seed: int) -> GoldenKey:
         sm_count = self._devices[device_index].sm_count
-        variant = "deep" if deep else "normal"
+        variant = ("deep" if deep else "normal") + (f"-seed={seed}" if seed else "")
         return GoldenKey(probe.name, "cpu", sm_count, f"numpy{np.__version__}", variant)

@@ -44,6 +44,8 @@ class LiveFault:
     def __init__(self, spec: FaultSpec, run: int) -> None:
         self.spec = spec
         self.rng = np.random.default_rng([spec.seed, run])
+        self.triggers = spec.operand_mask != 0 or spec.operand_range is not None
+        """Whether an operand decides if a picked operation is hit."""
 
     def pick(self, n: int) -> np.ndarray:
         """Sorted indices of the operations hit among ``n`` candidates."""
@@ -67,7 +69,7 @@ class LiveFault:
     def triggered(self, operands: np.ndarray) -> np.ndarray:
         """Which operations, by their operand's uint32 bits, trip the fault's trigger."""
         spec = self.spec
-        if spec.operand_mask == 0 and spec.operand_range is None:
+        if not self.triggers:
             return np.ones(operands.shape, bool)
         hit = (operands & np.uint32(spec.operand_mask)) == np.uint32(spec.operand_value)
         if spec.operand_range is not None:
@@ -76,6 +78,14 @@ class LiveFault:
                 values = operands.view(np.float32)
                 hit &= (values >= low) & (values < high)
         return np.asarray(hit)
+
+    def words(self, operands: np.ndarray, registers: np.ndarray | None = None) -> np.ndarray:
+        """Which words of a row (one operation each, on lane ``index % 32``) the fault hits,
+        given what each operation read and, where that applies, the register it was held in."""
+        lanes = np.arange(operands.size) % WARP
+        candidates = np.flatnonzero(self.in_scope(lanes, registers))
+        picked = candidates[self.pick(candidates.size)]
+        return picked[self.triggered(operands[picked])]
 
     def hit(self, words: np.ndarray, *, sfu: bool) -> np.ndarray:
         """``words`` as the faulty unit computes them (uint32)."""
@@ -161,11 +171,7 @@ class Corruption:
             for fault in self.on(sm):
                 flat = words[row].reshape(-1)
                 ops = (healthy[row] if operands is None else operands).reshape(-1)
-                lanes = np.arange(flat.size) % WARP
-                regs = None if registers is None else registers.reshape(-1)
-                candidates = np.flatnonzero(fault.in_scope(lanes, regs))
-                picked = candidates[fault.pick(candidates.size)]
-                picked = picked[fault.triggered(ops[picked])]
+                picked = fault.words(ops, None if registers is None else registers.reshape(-1))
                 flat[picked] = fault.hit(flat[picked], sfu=sfu)
                 words[row] = flat.reshape(words[row].shape)
         return words
@@ -220,6 +226,11 @@ class FaultBook:
         """Disarm every fault of a device."""
         with self._lock:
             self._armed.pop(device_index, None)
+
+    def armed(self, device_index: int) -> list[FaultSpec]:
+        """The faults armed on a device, in the order they were injected."""
+        with self._lock:
+            return [a.fault for a in self._armed.get(device_index, [])]
 
     def conditional(self, device_index: int) -> bool:
         """Whether any armed fault of the device waits on telemetry or time."""

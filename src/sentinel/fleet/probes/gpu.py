@@ -12,18 +12,27 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from sentinel.fleet.probes import aes, workloads
 from sentinel.fleet.probes._backend import BaseBackend, Launch, LaunchTimeout, check_aes_reference
+from sentinel.fleet.probes._fused import fused_chain
+from sentinel.fleet.probes._kernel_faults import (
+    GPU_PROBES,
+    MAX_ALWAYS,
+    FaultTables,
+    chain_tables,
+    word_tables,
+)
 from sentinel.fleet.probes._types import DeviceInfo, FaultSpec
 from sentinel.fleet.probes.faults import Conditions, Corruption
 from sentinel.fleet.probes.golden import GoldenKey, GoldenStore
 from sentinel.fleet.types import ProbeType
 
 SKIPPED = 0xFFFFFFFF
+_OPERAND_SETS = 16
 _NO_GPU = (
     "no NVIDIA GPU is visible to CUDA; check `nvidia-smi` and CUDA_VISIBLE_DEVICES, "
     "or use the CPU backend (open_backend('cpu'))"
@@ -41,7 +50,7 @@ class _Shape:
 
 
 _SHAPES = {
-    ProbeType.FMA: _Shape("fma_probe", workloads.LANES, ((1 << 12) - 1, (1 << 18) - 1)),
+    ProbeType.FMA: _Shape("fma_probe", workloads.LANES, workloads.FMA_STEPS),
     ProbeType.TENSOR_CORE: _Shape("tensor_probe", workloads.WARP, (1 << 10, 1 << 16)),
     ProbeType.TRANSCENDENTAL: _Shape("transcendental_probe", 256, (16384, 65536)),
     ProbeType.AES: _Shape("aes_probe", 128, (256, 4096)),
@@ -71,7 +80,19 @@ class _Device:
 
 
 class GpuBackend(BaseBackend):
-    """Probes every visible NVIDIA GPU; SM ids in outcomes are dense indices over %smid values."""
+    """Probes every visible NVIDIA GPU; SM ids in outcomes are dense indices over %smid values.
+
+    Every FMA run takes new operands, checked against the host's exact fused-multiply-add
+    chains (``_fused``); the tensor-core and transcendental probes cycle through
+    ``_OPERAND_SETS`` operand sets, each with a golden established once by SM majority (the
+    transcendental one also within CUDA's ULP bounds) and kept.
+    """
+
+    reseeds_operands = True
+    seed_cycles: ClassVar[dict[int, int]] = {
+        ProbeType.TENSOR_CORE: _OPERAND_SETS,
+        ProbeType.TRANSCENDENTAL: _OPERAND_SETS,
+    }
 
     def __init__(
         self,
@@ -128,15 +149,20 @@ class GpuBackend(BaseBackend):
             selected[state.physical] = 1
             inputs = workloads.fma_inputs(seed)
             args = (*self._arrays(inputs.x0, inputs.a, inputs.b), np.int32(workloads.TMR_STEPS))
+            sms = list(range(len(state.physical)))
+            tables = self._fault_tables(
+                state, ProbeType.FMA, faults, sms, workloads.TMR_STEPS, seed
+            )
             _, out, _ = self._kernel(
                 state,
-                "fma_probe",
+                "fma_probe" + ("_faults" if tables else ""),
                 workloads.LANES,
                 workloads.LANES,
                 args,
                 selected,
                 self._masks(state, faults),
                 60_000,
+                extra=self._fault_args(ProbeType.FMA, tables),
             )
         return hashlib.sha256(out.tobytes()).digest()
 
@@ -200,16 +226,30 @@ class GpuBackend(BaseBackend):
         return state
 
     def inject(self, device_index: int, fault: FaultSpec) -> None:
-        """Add a whole-SM fault (its per-run rate, heat, clock and phase conditions included).
+        """Add a fault, its per-run rate, heat, clock and phase conditions included.
+
+        Whole-SM faults reach every probe. Per-word faults (one lane, an operand trigger, a ULP
+        error, a per-operation rate) reach the FMA, tensor-core and transcendental probes,
+        whose ``_faults`` kernels hit the operations the host draws for them as the CPU model
+        draws them.
 
         Raises:
-            ValueError: ``fault`` picks single words, which the kernels' per-SM masks cannot.
+            ValueError: A per-word fault on a register or on another probe, or more than
+                ``MAX_ALWAYS`` per-word faults on every operation of one SM.
         """
-        if fault.per_word:
+        if fault.per_word and (fault.register is not None or not fault.probe_types <= GPU_PROBES):
             raise ValueError(
-                "the GPU kernels take one mask per SM, so they cannot inject a lane, register, "
-                "operand-triggered, ULP or per-word-rate fault; use CpuBackend for those"
+                "per-word faults reach the GPU's FMA, tensor-core and transcendental probes "
+                "(probe_types 1, 2 and 3), whose kernels take per-operation fault tables; "
+                "register, memory, AES and shared-memory ones need CpuBackend"
             )
+        if fault.per_word and fault.word_rate is None:
+            every = [f for f in self._faults.armed(device_index) if f.sm_id == fault.sm_id]
+            if sum(f.per_word and f.word_rate is None for f in every) >= MAX_ALWAYS:
+                raise ValueError(
+                    f"SM {fault.sm_id} already has {MAX_ALWAYS} per-word faults on every "
+                    "operation, the most the kernels hold; give this one a word_rate"
+                )
         super().inject(device_index, fault)
 
     def _conditions(self, device_index: int) -> Conditions:
@@ -239,7 +279,10 @@ class GpuBackend(BaseBackend):
         pending = [sm for sm in sms if sm < len(state.physical)]
         elapsed_us = 0
         with self._cp.cuda.Device(device_index):
-            args, width, shared = self._probe_args(state, probe, size)
+            args, width, shared = self._probe_args(state, probe, size, seed)
+            tables = self._fault_tables(state, probe, faults, pending, size, seed)
+            kernel = shape.kernel + ("_faults" if tables else "")
+            extra = self._fault_args(probe, tables)
             for _ in range(3):
                 selected = np.zeros(state.nsmid, np.uint8)
                 selected[[state.physical[sm] for sm in pending]] = 1
@@ -247,7 +290,7 @@ class GpuBackend(BaseBackend):
                     args = (*args[:4], self._cp.zeros(state.nsmid, self._cp.uint32))
                 block_sm, out, took_us = self._kernel(
                     state,
-                    shape.kernel,
+                    kernel,
                     shape.threads,
                     width,
                     args,
@@ -255,6 +298,7 @@ class GpuBackend(BaseBackend):
                     masks,
                     timeout_ms - elapsed_us // 1000,
                     shared,
+                    extra,
                 )
                 elapsed_us += took_us
                 for block, sm in enumerate(block_sm):
@@ -265,10 +309,41 @@ class GpuBackend(BaseBackend):
                     break
         return Launch({sm: np.stack(rows) for sm, rows in words.items()}, elapsed_us)
 
-    def _probe_args(self, state: _Device, probe: ProbeType, size: int) -> tuple[tuple, int, int]:
+    def _fault_tables(
+        self,
+        state: _Device,
+        probe: ProbeType,
+        faults: Corruption,
+        sms: list[int],
+        size: int,
+        seed: int,
+    ) -> FaultTables | None:
+        """The per-word faults of this run on ``sms``, drawn as the CPU model draws them."""
+        if not faults.per_word or probe not in GPU_PROBES:
+            return None
+        smids = [state.physical[sm] for sm in sms]
+        if probe == ProbeType.TRANSCENDENTAL:
+            arguments = workloads.transcendental_inputs(size, seed).values()
+            operands = np.concatenate(list(arguments)).view(np.uint32)
+            return word_tables(faults, sms, smids, state.nsmid, operands)
+        lanes = workloads.TENSOR_LANES
+        if probe == ProbeType.FMA:
+            lanes = np.arange(workloads.LANES) % workloads.WARP
+        return chain_tables(faults, sms, smids, state.nsmid, lanes, size)
+
+    def _fault_args(self, probe: ProbeType, tables: FaultTables | None) -> tuple:
+        """The ``_faults`` kernel's extra arguments, on the device."""
+        if tables is None:
+            return ()
+        args = tables.word_args() if probe == ProbeType.TRANSCENDENTAL else tables.chain_args()
+        return tuple(self._arrays(*args))
+
+    def _probe_args(
+        self, state: _Device, probe: ProbeType, size: int, seed: int
+    ) -> tuple[tuple, int, int]:
         """Kernel arguments before the common ones, result words per block, dynamic shared."""
         if probe == ProbeType.FMA:
-            inputs = workloads.fma_inputs(0)
+            inputs = workloads.fma_inputs(seed)
             arrays = self._arrays(inputs.x0, inputs.a, inputs.b)
             return (*arrays, np.int32(size)), workloads.LANES, 0
         if probe == ProbeType.TENSOR_CORE:
@@ -276,11 +351,11 @@ class GpuBackend(BaseBackend):
                 raise RuntimeError(
                     f"the tensor-core probe needs compute capability 8.0+, not {state.arch}"
                 )
-            a, b, c0 = workloads.tensor_inputs()
+            a, b, c0 = workloads.tensor_inputs(seed)
             arrays = self._arrays(a.view(np.uint16), b.view(np.uint16), c0)
             return (*arrays, np.int32(size)), 128, 0
         if probe == ProbeType.TRANSCENDENTAL:
-            arguments = workloads.transcendental_inputs(size).values()
+            arguments = workloads.transcendental_inputs(size, seed).values()
             return (*self._arrays(*arguments), np.int32(size)), 4 * size, 0
         if probe == ProbeType.AES:
             arrays = self._arrays(
@@ -305,6 +380,7 @@ class GpuBackend(BaseBackend):
         masks: tuple[Any, Any, Any],
         timeout_ms: int,
         shared: int = 0,
+        extra: tuple = (),
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Launch ``name`` on ``blocks_per_sm`` blocks per SM; block SM ids, words, device us."""
         cp = self._cp
@@ -313,14 +389,14 @@ class GpuBackend(BaseBackend):
         out = cp.zeros(blocks * width, cp.uint32)
         or_mask, xor_mask, sfu_xor = masks
         common: tuple = (cp.asarray(selected), or_mask, xor_mask)
-        if name == "transcendental_probe":
+        if name.startswith("transcendental_probe"):
             common = (*common, sfu_xor)
         kernel = state.module.get_function(name)
         if shared:
             kernel.max_dynamic_shared_size_bytes = shared
         start, stop = cp.cuda.Event(), cp.cuda.Event()
         start.record()
-        kernel((blocks,), (threads,), (*args, *common, block_sm, out), shared_mem=shared)
+        kernel((blocks,), (threads,), (*args, *common, *extra, block_sm, out), shared_mem=shared)
         stop.record()
         deadline = time.monotonic() + max(timeout_ms, 0) / 1000
         while not stop.done:
@@ -353,14 +429,17 @@ class GpuBackend(BaseBackend):
         if probe == ProbeType.AES:
             blocks = aes.encrypt(workloads.aes_plaintexts(size), workloads.AES_ROUND_KEYS)
             return check_aes_reference(blocks.reshape(-1).view(np.uint32))
+        if probe == ProbeType.FMA:
+            inputs = workloads.fma_inputs(seed)
+            return fused_chain(inputs.x0, inputs.a, inputs.b, size)
         return None
 
-    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool) -> GoldenKey:
+    def _golden_key(self, device_index: int, probe: ProbeType, deep: bool, seed: int) -> GoldenKey:
         state = self._setup(device_index)
         sm_count = self._devices[device_index].sm_count
         variant = f"size={_SHAPES[probe].size[deep]}"
-        if probe in (ProbeType.FMA, ProbeType.TENSOR_CORE):  # their operands changed in 0.3
-            variant += "-inputs=2"
+        if probe in (ProbeType.TENSOR_CORE, ProbeType.TRANSCENDENTAL):  # one golden per set
+            variant += f"-inputs=3-seed={seed}"
         return GoldenKey(probe.name, state.arch, sm_count, state.version, variant)
 
 

@@ -24,9 +24,14 @@ from sentinel.fleet.probes.faults import WARP, Corruption, LiveFault
 
 LANES = 1024
 """Independent FMA chains per block (32 warps, the most a block holds). Each chain sits at its
-fixed point, so its operand never changes: operand variety comes from lanes, not steps, and
-1,024 lanes of 4,096 steps sample 16 times the operands of 64 lanes of 16,384 steps for the
-same number of operations."""
+fixed point, so its operand never changes: operand variety comes from lanes (and new operands
+each run), while a fault that only some operands trigger meets them once per step."""
+FMA_STEPS = ((1 << 16) - 1, (1 << 18) - 1)
+"""Steps per chain (normal, deep). Odd, so a bit flipped at every step of a settled chain,
+which toggles it, shows at the end. 32,767 steps: a fault that one operand in 256 triggers and
+that hits one such operation in 100,000 then fails about two runs in three (at 4,095 it was
+about one in seven, too rare to be quarantined within 10 periods); 33 million FMAs per SM are
+still well under a millisecond of an H100's time."""
 TMR_STEPS = 256
 """FMA steps of the TMR workload, from inputs seeded by the caller."""
 

@@ -7,7 +7,9 @@
 //
 // Fault injection: or_mask/xor_mask/sfu_xor[smid] corrupt the results of that SM exactly as the
 // CPU model does (stuck-at-1, flipped bit, 256-ULP transcendental error), so detection is
-// verified on real hardware as well.
+// verified on real hardware as well. Per-word faults (one lane, an operand trigger, a ULP
+// error, a per-operation rate) go to the *_faults twins of the FMA, tensor-core and
+// transcendental kernels, with the operations the host drew for them (see "Per-word faults").
 //
 // Repeated work must not be merged or folded by the compiler: inputs are kernel arguments,
 // chains are data dependent, the hot operations are `asm volatile` and memory is accessed
@@ -44,6 +46,112 @@ __device__ __forceinline__ u32 corrupt(u32 w, u32 sm, const u32* or_mask, const 
     return (w | or_mask[sm]) ^ xor_mask[sm];
 }
 
+// Per-word faults: the host draws which operations each fault hits from the same random stream
+// as the CPU model (faults.LiveFault) and hands the kernels a table of faults, FAULT_WORDS
+// words each: OR, XOR and ADD applied to a hit result; the operand trigger (mask, value, and the
+// float range [lo, hi) under FAULT_RANGE); flags. A fault that hits every operation is listed
+// per SM in `always` (FAULT_LANE: only on lane (flags >> 8) & 31); the others are listed per
+// chain, by step, in CSR form: chain k of slot s has events offsets[s * chains + k] up to the
+// next, each a step and a fault. `slot_of[smid]` is the SM's slot, -1 for none.
+// These functions are __host__ __device__ so that a host build checks them against the CPU
+// model (tests/fleet/probes/test_kernel_faults.py).
+#define FAULT_WORDS 8
+#define FAULT_RANGE 1u
+#define FAULT_LANE 2u
+#define MAX_ALWAYS 4
+
+__host__ __device__ __forceinline__ float bits_float(u32 w) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(w);
+#else
+    float f;
+    __builtin_memcpy(&f, &w, 4);
+    return f;
+#endif
+}
+
+__host__ __device__ __forceinline__ u32 float_bits(float f) {
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(f);
+#else
+    u32 w;
+    __builtin_memcpy(&w, &f, 4);
+    return w;
+#endif
+}
+
+__host__ __device__ __forceinline__ bool triggers(const u32* f, u32 operand) {
+    if ((operand & f[3]) != f[4]) return false;
+    if (!(f[7] & FAULT_RANGE)) return true;
+    const float v = bits_float(operand);
+    return v >= bits_float(f[5]) && v < bits_float(f[6]);
+}
+
+__host__ __device__ __forceinline__ u32 hit(const u32* f, u32 w) { return ((w | f[0]) ^ f[1]) + f[2]; }
+
+// One chain's per-word faults in a run, walked step by step.
+struct ChainFaults {
+    const u32* table;
+    const int* always;  // MAX_ALWAYS fault indices, -1 past the last
+    const int* step;
+    const int* fault;
+    int next, end;      // this chain's events not yet reached
+    u32 lane;
+};
+
+// The result `w` of operation `i`, which read `operand`, through the faults that hit it: those
+// that hit every operation first, then the picked ones, in the host's order (as the CPU model).
+__host__ __device__ __forceinline__ u32 chain_hits(ChainFaults& c, int i, u32 operand, u32 w) {
+    for (int k = 0; k < MAX_ALWAYS && c.always[k] >= 0; ++k) {
+        const u32* f = c.table + FAULT_WORDS * c.always[k];
+        const bool lane_ok = !(f[7] & FAULT_LANE) || ((f[7] >> 8) & 31u) == c.lane;
+        if (lane_ok && triggers(f, operand)) w = hit(f, w);
+    }
+    while (c.next < c.end && c.step[c.next] == i) {
+        const u32* f = c.table + FAULT_WORDS * c.fault[c.next++];
+        if (triggers(f, operand)) w = hit(f, w);
+    }
+    return w;
+}
+
+__host__ __device__ __forceinline__ ChainFaults chain_faults(const u32* table, const int* always,
+                                                             const int* offsets,
+                                                             const int* ev_step,
+                                                             const int* ev_fault, int slot,
+                                                             int chains, int chain, u32 lane) {
+    const int k = slot * chains + chain;
+    ChainFaults c = {table, always + slot * MAX_ALWAYS, ev_step, ev_fault,
+                     offsets[k], offsets[k + 1], lane};
+    return c;
+}
+
+__host__ __device__ __forceinline__ float fma_step(float x, float a, float b) {
+#ifdef __CUDA_ARCH__
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(x) : "f"(a), "f"(b));
+    return x;
+#else
+    return fmaf(x, a, b);  // correctly rounded, as fma.rn.f32
+#endif
+}
+
+// `iters` fused multiply-adds of one chain through its per-word faults.
+__host__ __device__ inline float fma_chain_faults(float x, float a, float b, int iters,
+                                                  ChainFaults& c) {
+    for (int i = 0; i < iters; ++i) {
+        const float y = fma_step(x, a, b);
+        x = bits_float(chain_hits(c, i, float_bits(x), float_bits(y)));
+    }
+    return x;
+}
+
+// The result words of one slot hit by the events the host listed (their triggers already
+// applied), in the listed order.
+__host__ __device__ inline void word_hits(u32* o, const u32* table, const int* offsets,
+                                          const int* ev_word, const int* ev_fault, int slot) {
+    for (int e = offsets[slot]; e < offsets[slot + 1]; ++e)
+        o[ev_word[e]] = hit(table + FAULT_WORDS * ev_fault[e], o[ev_word[e]]);
+}
+
 // Discovery: which SM ids exist. A short spin keeps blocks resident so they spread over SMs.
 extern "C" __global__ void sm_ids(u32* block_sm, u32* nsmid) {
     if (threadIdx.x == 0) {
@@ -70,48 +178,120 @@ extern "C" __global__ void fma_probe(const float* x0, const float* a, const floa
     out[blockIdx.x * blockDim.x + lane] = corrupt(__float_as_uint(x), sm, or_mask, xor_mask);
 }
 
+// FMA with per-word faults: as fma_probe, each chain through the faults its SM's slot lists.
+extern "C" __global__ void fma_probe_faults(const float* x0, const float* a, const float* b,
+                                            int iters, const u8* selected, const u32* or_mask,
+                                            const u32* xor_mask, const u32* table,
+                                            const int* slot_of, const int* always,
+                                            const int* offsets, const int* ev_step,
+                                            const int* ev_fault, u32* block_sm, u32* out) {
+    u32 sm;
+    if (!enter(selected, block_sm, &sm)) return;
+    const int lane = threadIdx.x, slot = slot_of[sm];
+    float x = x0[lane];
+    const float av = a[lane], bv = b[lane];
+    if (slot < 0) {
+        for (int i = 0; i < iters; ++i) x = fma_step(x, av, bv);
+    } else {
+        ChainFaults c = chain_faults(table, always, offsets, ev_step, ev_fault, slot, blockDim.x,
+                                     lane, lane & 31u);
+        x = fma_chain_faults(x, av, bv, iters, c);
+    }
+    out[blockIdx.x * blockDim.x + lane] = corrupt(__float_as_uint(x), sm, or_mask, xor_mask);
+}
+
 // Tensor core: D = A(16x16, fp16) * B(16x8, fp16) + D (fp32), one warp per block, sm_80+.
 // a and b are the fp16 bit patterns, row-major; c0 and out are 16x8 row-major.
+// One thread's share of the m16n8k16 MMA: its A and B registers, and the four accumulators of
+// D it holds, with their element indices (each is one chain of the CPU model).
+struct TensorFrag {
+    u32 a[4], b[2];
+    float d[4];
+    int e[4];
+};
+
+__device__ __forceinline__ TensorFrag tensor_load(const u16* a, const u16* b, const float* c0) {
+    TensorFrag f;
+    const int g = threadIdx.x >> 2, t = threadIdx.x & 3;
+#define PACK(lo, hi) ((u32)(lo) | ((u32)(hi) << 16))
+    f.a[0] = PACK(a[g * 16 + 2 * t], a[g * 16 + 2 * t + 1]);
+    f.a[1] = PACK(a[(g + 8) * 16 + 2 * t], a[(g + 8) * 16 + 2 * t + 1]);
+    f.a[2] = PACK(a[g * 16 + 2 * t + 8], a[g * 16 + 2 * t + 9]);
+    f.a[3] = PACK(a[(g + 8) * 16 + 2 * t + 8], a[(g + 8) * 16 + 2 * t + 9]);
+    f.b[0] = PACK(b[(2 * t) * 8 + g], b[(2 * t + 1) * 8 + g]);
+    f.b[1] = PACK(b[(2 * t + 8) * 8 + g], b[(2 * t + 9) * 8 + g]);
+#undef PACK
+    f.e[0] = g * 8 + 2 * t, f.e[1] = g * 8 + 2 * t + 1;
+    f.e[2] = (g + 8) * 8 + 2 * t, f.e[3] = (g + 8) * 8 + 2 * t + 1;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) f.d[k] = c0[f.e[k]];
+    return f;
+}
+
+__device__ __forceinline__ void mma(TensorFrag& f) {
+#if __CUDA_ARCH__ >= 800  // the host refuses older devices; this keeps the module compiling there
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(f.d[0]), "+f"(f.d[1]), "+f"(f.d[2]), "+f"(f.d[3])
+        : "r"(f.a[0]), "r"(f.a[1]), "r"(f.a[2]), "r"(f.a[3]), "r"(f.b[0]), "r"(f.b[1]));
+#endif
+}
+
+__device__ __forceinline__ void tensor_store(const TensorFrag& f, u32 sm, const u32* or_mask,
+                                             const u32* xor_mask, u32* out) {
+    u32* o = out + blockIdx.x * 128;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) o[f.e[k]] = corrupt(__float_as_uint(f.d[k]), sm, or_mask, xor_mask);
+}
+
 extern "C" __global__ void tensor_probe(const u16* a, const u16* b, const float* c0, int iters,
                                         const u8* selected, const u32* or_mask,
                                         const u32* xor_mask, u32* block_sm, u32* out) {
     u32 sm;
     if (!enter(selected, block_sm, &sm)) return;
-    const int g = threadIdx.x >> 2, t = threadIdx.x & 3;
-#define PACK(lo, hi) ((u32)(lo) | ((u32)(hi) << 16))
-    const u32 a0 = PACK(a[g * 16 + 2 * t], a[g * 16 + 2 * t + 1]);
-    const u32 a1 = PACK(a[(g + 8) * 16 + 2 * t], a[(g + 8) * 16 + 2 * t + 1]);
-    const u32 a2 = PACK(a[g * 16 + 2 * t + 8], a[g * 16 + 2 * t + 9]);
-    const u32 a3 = PACK(a[(g + 8) * 16 + 2 * t + 8], a[(g + 8) * 16 + 2 * t + 9]);
-    const u32 b0 = PACK(b[(2 * t) * 8 + g], b[(2 * t + 1) * 8 + g]);
-    const u32 b1 = PACK(b[(2 * t + 8) * 8 + g], b[(2 * t + 9) * 8 + g]);
-#undef PACK
-    float d0 = c0[g * 8 + 2 * t], d1 = c0[g * 8 + 2 * t + 1];
-    float d2 = c0[(g + 8) * 8 + 2 * t], d3 = c0[(g + 8) * 8 + 2 * t + 1];
-#if __CUDA_ARCH__ >= 800  // the host refuses older devices; this keeps the module compiling there
-    for (int i = 0; i < iters; ++i) {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-            : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
-            : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    TensorFrag f = tensor_load(a, b, c0);
+    for (int i = 0; i < iters; ++i) mma(f);
+    tensor_store(f, sm, or_mask, xor_mask, out);
+}
+
+// Tensor core with per-word faults: each accumulator is a chain, hit after the MMA that
+// computed it, its operand the value it held before.
+extern "C" __global__ void tensor_probe_faults(const u16* a, const u16* b, const float* c0,
+                                               int iters, const u8* selected, const u32* or_mask,
+                                               const u32* xor_mask, const u32* table,
+                                               const int* slot_of, const int* always,
+                                               const int* offsets, const int* ev_step,
+                                               const int* ev_fault, u32* block_sm, u32* out) {
+    u32 sm;
+    if (!enter(selected, block_sm, &sm)) return;
+    TensorFrag f = tensor_load(a, b, c0);
+    const int slot = slot_of[sm];
+    if (slot < 0) {
+        for (int i = 0; i < iters; ++i) mma(f);
+    } else {
+        ChainFaults c[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+            c[k] = chain_faults(table, always, offsets, ev_step, ev_fault, slot, 128, f.e[k],
+                                threadIdx.x);
+        for (int i = 0; i < iters; ++i) {
+            const float p[4] = {f.d[0], f.d[1], f.d[2], f.d[3]};
+            mma(f);
+#pragma unroll
+            for (int k = 0; k < 4; ++k)
+                f.d[k] = bits_float(chain_hits(c[k], i, float_bits(p[k]), float_bits(f.d[k])));
+        }
     }
-#endif
-    u32* o = out + blockIdx.x * 128;
-    o[g * 8 + 2 * t] = corrupt(__float_as_uint(d0), sm, or_mask, xor_mask);
-    o[g * 8 + 2 * t + 1] = corrupt(__float_as_uint(d1), sm, or_mask, xor_mask);
-    o[(g + 8) * 8 + 2 * t] = corrupt(__float_as_uint(d2), sm, or_mask, xor_mask);
-    o[(g + 8) * 8 + 2 * t + 1] = corrupt(__float_as_uint(d3), sm, or_mask, xor_mask);
+    tensor_store(f, sm, or_mask, xor_mask, out);
 }
 
 // Transcendental: sinf, cosf, expf, logf (the accurate library versions, not --use_fast_math).
-extern "C" __global__ void transcendental_probe(const float* xs, const float* xc, const float* xe,
-                                                const float* xl, int n, const u8* selected,
-                                                const u32* or_mask, const u32* xor_mask,
-                                                const u32* sfu_xor, u32* block_sm, u32* out) {
-    u32 sm;
-    if (!enter(selected, block_sm, &sm)) return;
-    u32* o = out + (size_t)blockIdx.x * 4 * n;
+__device__ __forceinline__ void transcendental_body(const float* xs, const float* xc,
+                                                    const float* xe, const float* xl, int n,
+                                                    u32 sm, const u32* or_mask,
+                                                    const u32* xor_mask, const u32* sfu_xor,
+                                                    u32* o) {
     const u32 bad = sfu_xor[sm];
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         o[i] = corrupt(__float_as_uint(sinf(xs[i])) ^ bad, sm, or_mask, xor_mask);
@@ -119,6 +299,32 @@ extern "C" __global__ void transcendental_probe(const float* xs, const float* xc
         o[2 * n + i] = corrupt(__float_as_uint(expf(xe[i])) ^ bad, sm, or_mask, xor_mask);
         o[3 * n + i] = corrupt(__float_as_uint(logf(xl[i])) ^ bad, sm, or_mask, xor_mask);
     }
+}
+
+extern "C" __global__ void transcendental_probe(const float* xs, const float* xc, const float* xe,
+                                                const float* xl, int n, const u8* selected,
+                                                const u32* or_mask, const u32* xor_mask,
+                                                const u32* sfu_xor, u32* block_sm, u32* out) {
+    u32 sm;
+    if (!enter(selected, block_sm, &sm)) return;
+    u32* o = out + (size_t)blockIdx.x * 4 * n;
+    transcendental_body(xs, xc, xe, xl, n, sm, or_mask, xor_mask, sfu_xor, o);
+}
+
+// Transcendental with per-word faults: the host knows each result's argument, so it lists the
+// results hit (triggers already applied), slot s's at offsets[s] up to offsets[s + 1].
+extern "C" __global__ void transcendental_probe_faults(
+    const float* xs, const float* xc, const float* xe, const float* xl, int n,
+    const u8* selected, const u32* or_mask, const u32* xor_mask, const u32* sfu_xor,
+    const u32* table, const int* slot_of, const int* offsets, const int* ev_word,
+    const int* ev_fault, u32* block_sm, u32* out) {
+    u32 sm;
+    if (!enter(selected, block_sm, &sm)) return;
+    u32* o = out + (size_t)blockIdx.x * 4 * n;
+    transcendental_body(xs, xc, xe, xl, n, sm, or_mask, xor_mask, sfu_xor, o);
+    __syncthreads();
+    const int slot = slot_of[sm];
+    if (threadIdx.x == 0 && slot >= 0) word_hits(o, table, offsets, ev_word, ev_fault, slot);
 }
 
 __device__ __forceinline__ u8 xtime(u8 x) { return (u8)((x << 1) ^ ((x >> 7) * 0x1b)); }

@@ -1,0 +1,239 @@
+"""The GPU kernels' per-word fault code gives the CPU model's words, bit for bit.
+
+No GPU is needed: nvcc builds the kernels' ``__host__ __device__`` fault functions (the same
+source NVRTC compiles) into a host library, and these tests feed it the tables the GPU backend
+builds for its ``*_faults`` kernels. The FMA chains round once on both sides (``fmaf`` on the
+host, ``fma.rn.f32`` on the GPU, and ``Chain(fused=True)`` in the model).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentinel.fleet.probes import DeviceInfo, FaultSpec, GpuBackend, workloads
+from sentinel.fleet.probes._chains import Chain
+from sentinel.fleet.probes._kernel_faults import (
+    MAX_ALWAYS,
+    FaultTables,
+    chain_tables,
+    word_tables,
+)
+from sentinel.fleet.probes.faults import Corruption, FaultBook, LiveFault
+from sentinel.fleet.types import ProbeType
+
+KERNELS = Path(str(files("sentinel.fleet.probes").joinpath("kernels")))
+HARNESS = r"""
+#include <math.h>
+#include "probes.cu"
+
+extern "C" void chains_host(const float* x0, const float* a, const float* b, const u32* lanes,
+                            int iters, int chains, const u32* table, const int* always,
+                            const int* offsets, const int* ev_step, const int* ev_fault,
+                            int slot, u32* out) {
+    for (int k = 0; k < chains; ++k) {
+        ChainFaults c = chain_faults(table, always, offsets, ev_step, ev_fault, slot, chains, k,
+                                     lanes[k]);
+        out[k] = float_bits(fma_chain_faults(x0[k], a[k], b[k], iters, c));
+    }
+}
+
+extern "C" void words_host(u32* o, const u32* table, const int* offsets, const int* ev_word,
+                           const int* ev_fault, int slot) {
+    word_hits(o, table, offsets, ev_word, ev_fault, slot);
+}
+"""
+SM_COUNT = 8
+SMIDS = [14, 2, 9, 0, 11, 5, 7, 3]
+"""The %smid of each dense SM: not in order, as on a GPU."""
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        msg = "nvcc not found: install the CUDA toolkit to build the kernels' fault code"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    tmp = tmp_path_factory.mktemp("harness")
+    (tmp / "harness.cu").write_text(HARNESS)
+    lib = tmp / "libharness.so"
+    done = subprocess.run(
+        [nvcc, "-shared", "-Xcompiler", "-fPIC", "-std=c++14", "-arch=sm_90"]
+        + ["-I", str(KERNELS), "-o", str(lib), str(tmp / "harness.cu")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return ctypes.CDLL(str(lib))
+
+
+def _ptr(array: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(array.ctypes.data)
+
+
+def _corruption(faults: dict[int, list[FaultSpec]], run: int) -> Corruption:
+    corruption = Corruption.none(SM_COUNT)
+    for sm, specs in faults.items():
+        corruption.per_word[sm] = [LiveFault(spec, run) for spec in specs]
+    return corruption
+
+
+def _run_chains(
+    host: ctypes.CDLL, tables: FaultTables, slot: int, chain: Chain, x0: np.ndarray
+) -> np.ndarray:
+    out = np.zeros(len(chain.lanes), np.uint32)
+    arrays = [np.ascontiguousarray(v) for v in (x0, chain.a, chain.b)]
+    lanes = chain.lanes.astype(np.uint32)
+    table, always = tables.table.ravel(), tables.always.ravel()
+    host.chains_host(
+        *map(_ptr, arrays),
+        _ptr(lanes),
+        ctypes.c_int(chain.steps),
+        ctypes.c_int(len(chain.lanes)),
+        _ptr(table),
+        _ptr(always),
+        _ptr(tables.offsets),
+        _ptr(tables.at),
+        _ptr(tables.fault),
+        ctypes.c_int(slot),
+        _ptr(out),
+    )
+    return out
+
+
+CHAIN_FAULTS = [
+    [FaultSpec("flip_bit", 3, bit=12, word_rate=2e-4, seed=1)],
+    [FaultSpec("flip_bit", 3, bit=27, lane=9, seed=2)],
+    [FaultSpec("stuck_bit", 3, bit=5, word_rate=1e-3, lane=17, seed=3)],
+    [FaultSpec("ulp_error", 3, ulp=2, word_rate=3e-4, seed=4)],
+    [FaultSpec("flip_bit", 3, bit=8, word_rate=0.01, operand_mask=0xF, operand_value=6, seed=5)],
+    [FaultSpec("ulp_error", 3, operand_range=(2.0**60, np.inf), seed=6)],
+    [
+        FaultSpec("flip_bit", 3, bit=3, word_rate=5e-4, seed=7),
+        FaultSpec("stuck_bit", 3, bit=1, word_rate=0.02, operand_mask=0x3, seed=8),
+        FaultSpec("flip_bit", 3, bit=30, lane=4, operand_mask=0x10, operand_value=0x10, seed=9),
+    ],
+]
+
+
+@pytest.mark.parametrize("specs", CHAIN_FAULTS)
+def test_fma_kernel_chains_end_where_the_fused_model_does(
+    host: ctypes.CDLL, specs: list[FaultSpec]
+) -> None:
+    steps, run = 1501, 4
+    inputs = workloads.fma_inputs(21)
+    lanes = np.arange(workloads.LANES) % workloads.WARP
+    healthy_sm = specs[0].sm_id + 2
+    other = FaultSpec("flip_bit", healthy_sm + 1, bit=0, word_rate=1e-3, seed=99)
+    tables = chain_tables(
+        _corruption({specs[0].sm_id: specs, other.sm_id: [other]}, run),
+        list(range(SM_COUNT)),
+        SMIDS,
+        max(SMIDS) + 1,
+        lanes,
+        steps,
+    )
+    assert tables is not None
+    assert tables.slot_of[SMIDS[healthy_sm]] == -1
+    slot = int(tables.slot_of[SMIDS[specs[0].sm_id]])
+    chain = Chain(inputs.x0, inputs.a, inputs.b, steps, lanes, fused=True)
+    want = chain.run([LiveFault(spec, run) for spec in specs])
+    got = _run_chains(host, tables, slot, chain, inputs.x0)
+    assert not np.array_equal(want, chain.golden), "the fault changed some words"
+    np.testing.assert_array_equal(got, want)
+    no_fault = chain_tables(
+        _corruption({}, run), list(range(SM_COUNT)), SMIDS, max(SMIDS) + 1, lanes, steps
+    )
+    assert no_fault is None
+
+
+@pytest.mark.parametrize("specs", CHAIN_FAULTS[:4] + CHAIN_FAULTS[6:])
+def test_tensor_kernel_accumulators_end_where_the_model_does(
+    host: ctypes.CDLL, specs: list[FaultSpec]
+) -> None:
+    """Each accumulator is a chain ``d + (A @ B)[i, j]`` on the lane that holds it."""
+    steps, run = 700, 2
+    chain = workloads.tensor_chain(steps, seed=5)
+    tables = chain_tables(
+        _corruption({specs[0].sm_id: specs}, run),
+        list(range(SM_COUNT)),
+        SMIDS,
+        max(SMIDS) + 1,
+        workloads.TENSOR_LANES,
+        steps,
+    )
+    assert tables is not None
+    want = chain.run([LiveFault(spec, run) for spec in specs])
+    x0 = chain.at(0, np.arange(len(chain.lanes)))
+    got = _run_chains(host, tables, int(tables.slot_of[SMIDS[specs[0].sm_id]]), chain, x0)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "specs",
+    [
+        [FaultSpec("ulp_error", 6, word_rate=1e-3, seed=11)],
+        [FaultSpec("bad_transcendental", 6, lane=3, word_rate=0.01, seed=12)],
+        [
+            FaultSpec("flip_bit", 6, bit=31, operand_range=(0.0, 1e-20), seed=13),
+            FaultSpec("stuck_bit", 6, bit=0, operand_mask=0x7, operand_value=0x5, seed=14),
+        ],
+    ],
+)
+def test_transcendental_kernel_results_are_hit_as_the_model_hits_them(
+    host: ctypes.CDLL, specs: list[FaultSpec]
+) -> None:
+    n, seed, run, sm = 2048, 3, 7, 6
+    golden = workloads.transcendental_golden(n, seed)
+    operands = np.concatenate(list(workloads.transcendental_inputs(n, seed).values()))
+    tables = word_tables(
+        _corruption({sm: specs}, run), [sm, 1], [SMIDS[sm], SMIDS[1]], 16, operands.view(np.uint32)
+    )
+    assert tables is not None and tables.slot_of[SMIDS[1]] == -1
+    want = workloads.transcendental(np.array([sm]), n, seed, golden, _corruption({sm: specs}, run))
+    got = golden.copy()
+    host.words_host(
+        _ptr(got),
+        _ptr(tables.table.ravel()),
+        _ptr(tables.offsets),
+        _ptr(tables.at),
+        _ptr(tables.fault),
+        ctypes.c_int(int(tables.slot_of[SMIDS[sm]])),
+    )
+    assert not np.array_equal(got, golden)
+    np.testing.assert_array_equal(got, want[0])
+
+
+def test_more_faults_on_every_operation_than_the_kernels_hold_are_refused() -> None:
+    specs = [FaultSpec("flip_bit", 1, bit=b, lane=b) for b in range(MAX_ALWAYS + 1)]
+    lanes = np.arange(workloads.LANES) % workloads.WARP
+    with pytest.raises(ValueError, match="at most 4"):
+        chain_tables(_corruption({1: specs}, 1), [1], [SMIDS[1]], 16, lanes, 11)
+
+
+def test_the_gpu_backend_refuses_per_word_faults_its_kernels_cannot_take() -> None:
+    backend = object.__new__(GpuBackend)  # no GPU here: inject decides before touching one
+    backend._faults = FaultBook()
+    backend._devices = [DeviceInfo(0, "GPU-0", "H100", "580", "96.00", 132)]
+    chain_units = frozenset({ProbeType.FMA, ProbeType.TENSOR_CORE})
+    with pytest.raises(ValueError, match=r"probe_types 1, 2 and 3"):
+        backend.inject(0, FaultSpec("flip_bit", 0, lane=4))  # every probe, the memory ones too
+    with pytest.raises(ValueError, match="register, memory, AES"):
+        backend.inject(0, FaultSpec("stuck_bit", 0, register=7, probe_types=chain_units))
+    for bit in range(MAX_ALWAYS):
+        backend.inject(0, FaultSpec("flip_bit", 5, bit=bit, lane=bit, probe_types=chain_units))
+    with pytest.raises(ValueError, match="already has 4 per-word faults on every operation"):
+        backend.inject(0, FaultSpec("flip_bit", 5, bit=9, lane=9, probe_types=chain_units))
+    backend.inject(0, FaultSpec("flip_bit", 5, bit=9, word_rate=1e-4, probe_types=chain_units))
+    backend.inject(0, FaultSpec("flip_bit", 6, bit=9, lane=9, probe_types=chain_units))
+    assert len(backend._faults.armed(0)) == MAX_ALWAYS + 2, "refused faults were not armed"
