@@ -426,7 +426,15 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(k.name for k in KINDS))
     parser.add_argument("--out", type=Path, default=catch_curve.CURVE_PATH)
     parser.add_argument("--svg", type=Path, default=Path("docs/catch_curve.svg"))
+    parser.add_argument(
+        "--table", action="store_true", help="print the table of the curve in --out, run nothing"
+    )
     args = parser.parse_args()
+    if args.table:
+        if (stored := catch_curve.load(args.out)) is None:
+            parser.error(f"no curve at {args.out}")
+        print(_table(stored))
+        return
     started = time.monotonic()
     us_per_s = schedule_us_per_s()
     budget_us = us_per_s * DAY_S
@@ -474,19 +482,26 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _seconds(period_s: float, periods: float | None) -> str:
+    return "-" if periods is None else f"{periods * period_s:,.0f}"
+
+
 def _table(curve: catch_curve.CatchCurve) -> str:
     head = (
         "| fault | per-word rate | quarantined within 10 periods (before) | median / p95 periods "
-        "| right SM | probe runs / GPU ms | daily diagnostic: within a day, median h |\n"
-        "| --- | --- | --- | --- | --- | --- | --- |"
+        "| median / p95 s | right SM | probe runs / GPU ms "
+        "| daily diagnostic: within a day, median h |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |"
     )
+    seconds = functools.partial(_seconds, curve.period_s)
     rows = [head]
     for c in curve.curves:
         for p in c.points:
             rows.append(
                 f"| {c.kind} | {p.rate:.0e} | {p.within_goal:.1%} "
                 f"({_fmt(p.before_within_goal, '.1%')}) "
-                f"| {_fmt(p.median_periods)} / {_fmt(p.p95_periods)} | {p.right_sm:.1%} "
+                f"| {_fmt(p.median_periods)} / {_fmt(p.p95_periods)} "
+                f"| {seconds(p.median_periods)} / {seconds(p.p95_periods)} | {p.right_sm:.1%} "
                 f"| {p.probe_runs:.1f} / {p.probe_gpu_ms:.2f} "
                 f"| {_fmt(p.diagnostic_within_day, '.1%')}, {_fmt(p.diagnostic_median_h)} |"
             )

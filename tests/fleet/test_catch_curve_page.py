@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -156,13 +157,21 @@ def test_null_figures_and_missing_points_are_skipped(tmp_path: Path) -> None:
     path.write_text(json.dumps(raw))
     panel = pages.read_catch_panel(path)
     assert panel.rates == ["1e-7", "1e-6", "1e-5", "1e-4", "1e-3"]
-    assert panel.rows[0] == (
-        "lane_flip",
-        "one lane's flipped bit",
-        ["0.0 % · 3.0", "—", "99.5 % · 3.0", "100.0 % · 3.0", "100.0 % · 3.0"],
+    kind, label, cells = panel.rows[0]
+    assert (kind, label) == ("lane_flip", "one lane's flipped bit")
+    assert [c.text for c in cells] == [
+        "0.0 % · 3.0",
+        "—",
+        "99.5 % · 3.0",
+        "100.0 % · 3.0",
+        "100.0 % · 3.0",
+    ]
+    assert cells[2].title == (
+        "median 3.0 periods (180 s), p95 not reached; right SM 100.0 %; "
+        "12.0 probe runs, 1.50 ms of GPU time"
     )
-    assert panel.rows[1][2][0] == "—"  # fma_ulp has no 1e-7 point
-    assert panel.rows[2][2][0] == "0.0 % · —"  # never quarantined: no median
+    assert panel.rows[1][2][0].text == "—"  # fma_ulp has no 1e-7 point
+    assert panel.rows[2][2][0].text == "0.0 % · —"  # never quarantined: no median
 
 
 def test_a_curve_with_no_points_still_draws() -> None:
@@ -221,6 +230,9 @@ def test_fleet_page_shows_what_sentinel_can_catch(
     )
     expect(panel.locator('tr[data-kind="lane_flip"] td.num')).to_have_text(
         ["0.0 % · 3.0", "50.0 % · 3.0", "99.5 % · 3.0", "100.0 % · 3.0", "100.0 % · 3.0"]
+    )
+    expect(panel.locator('tr[data-kind="lane_flip"] td.num').nth(2)).to_have_attribute(
+        "title", re.compile(r"^median 3\.0 periods \(180 s\), p95 not reached; right SM 100\.0 %")
     )
     expect(panel.locator('tr[data-kind="fma_ulp"] td.num').first).to_have_text("—")
     expect(panel).to_contain_text("Measured 2025-06-01 over 200 faulty GPUs per point")

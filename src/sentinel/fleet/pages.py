@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
@@ -26,6 +26,14 @@ from sentinel.fleet import _drawings, catch_curve, views
 from sentinel.fleet.engine.engine import EngineNotFound, EngineValidationError, FleetEngine
 
 
+class CatchCell(NamedTuple):
+    """One table cell: "share within goal · median periods", and the rest of the point (p95,
+    seconds, attribution, cost, the daily diagnostic) as its tooltip."""
+
+    text: str
+    title: str = ""
+
+
 @dataclass(frozen=True)
 class CatchPanel:
     """The fleet page's "What Sentinel can catch" panel: the curve, or why there is none."""
@@ -36,8 +44,8 @@ class CatchPanel:
     drawing: Markup = Markup()
     rates: list[str] = field(default_factory=list)
     """The table's columns: every measured rate, lowest first, as the drawing's x axis."""
-    rows: list[tuple[str, str, list[str]]] = field(default_factory=list)
-    """Per fault kind: kind, label and one "share within goal · median periods" cell per rate."""
+    rows: list[tuple[str, str, list[CatchCell]]] = field(default_factory=list)
+    """Per fault kind: kind, label and one cell per rate."""
     trials: str = ""
     """Faulty GPUs per point: one number, or the range when points differ."""
 
@@ -59,7 +67,8 @@ def read_catch_panel(path: Path) -> CatchPanel:
     rows = []
     for c in curve.curves:
         by_rate = {_drawings.number(p.rate): p for p in c.points}
-        rows.append((c.kind, c.label, [_catch_cell(by_rate.get(r)) for r in rates]))
+        cells = [_catch_cell(by_rate.get(r), curve.period_s) for r in rates]
+        rows.append((c.kind, c.label, cells))
     trials = [p.trials for c in curve.curves for p in c.points if isinstance(p.trials, int)]
     return CatchPanel(
         curve=curve,
@@ -77,11 +86,31 @@ def _span(values: list[int]) -> str:
     return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
 
 
-def _catch_cell(point: catch_curve.CurvePoint | None) -> str:
+def _catch_cell(point: catch_curve.CurvePoint | None, period_s: float) -> CatchCell:
     if point is None or (share := _drawings.number(point.within_goal)) is None:
-        return "—"
+        return CatchCell("—")
     median = _drawings.number(point.median_periods)
-    return f"{100 * share:.1f} % · " + ("—" if median is None else f"{median:.1f}")
+    text = f"{100 * share:.1f} % · " + ("—" if median is None else f"{median:.1f}")
+
+    def periods(name: str, value: object) -> str:
+        n = _drawings.number(value)
+        return (
+            f"{name} not reached"
+            if n is None
+            else f"{name} {n:.1f} periods ({n * period_s:,.0f} s)"
+        )
+
+    parts = [f"{periods('median', point.median_periods)}, {periods('p95', point.p95_periods)}"]
+    if (right := _drawings.number(point.right_sm)) is not None:
+        parts.append(f"right SM {100 * right:.1f} %")
+    runs, gpu_ms = _drawings.number(point.probe_runs), _drawings.number(point.probe_gpu_ms)
+    if runs is not None and gpu_ms is not None:
+        parts.append(f"{runs:.1f} probe runs, {gpu_ms:.2f} ms of GPU time")
+    if (daily := _drawings.number(point.diagnostic_within_day)) is not None:
+        hours = _drawings.number(point.diagnostic_median_h)
+        after = "" if hours is None else f", median {hours:.1f} h"
+        parts.append(f"daily diagnostic {100 * daily:.1f} % within a day{after}")
+    return CatchCell(text, "; ".join(parts))
 
 
 @functools.cache
