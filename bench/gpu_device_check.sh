@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs bench/gpu_device_check.py on a GPU host with that host's python3 (CuPy, nvidia-ml-py,
 # NumPy there). Python packages the host lacks or has too old (protobuf, grpcio, pydantic) may
-# be put in .whl/ as cp312 wheels: they are installed to /tmp/site first. Results go to $OUT
+# be put in .whl/ as cp312 wheels (bash bench/gpu_wheels.sh fetches them; .whl/ is ignored by
+# git, so a device call must carry it): they are installed to /tmp/site first. Results go to $OUT
 # (default /tmp/gpu-check): gpu_check.json, gpu_check.log, env.txt, gpu_probes.log.
 # Usage: bash bench/gpu_device_check.sh [args of gpu_device_check.py]
 set -u -o pipefail
