@@ -40,7 +40,6 @@ _UUID_NAMESPACE = uuid.UUID("5d2c3b9e-8f1a-4c6e-9b7d-2a4e6f8c0d1b")
 _TENSOR_ITERS = (1 << 10, 1 << 14)
 _TRANSCENDENTAL_N = (16384, 65536)
 _AES_BLOCKS = (8, 128)
-_REGISTER_ITERS = (1 << 13, 1 << 16)
 _SHARED_WORDS = (3072, 12288)
 """12 KiB and 48 KiB of shared memory per SM."""
 
@@ -194,7 +193,7 @@ class CpuBackend(BaseBackend):
         if probe == ProbeType.AES:
             return workloads.aes_encrypt(sms, _AES_BLOCKS[deep], faults)
         if probe == ProbeType.REGISTER_FILE:
-            return workloads.registers(sms, _REGISTER_ITERS[deep], faults)
+            return workloads.registers(sms, workloads.REGISTER_ITERS[deep], faults)
         if probe == ProbeType.SHARED_MEMORY:
             cells = np.empty((len(sms), _SHARED_WORDS[deep]), np.uint32)
             return workloads.march(cells, sms, workloads.march_c_minus(1 + deep), faults)

@@ -55,7 +55,7 @@ _SHAPES = {
     ProbeType.TRANSCENDENTAL: _Shape("transcendental_probe", 256, (16384, 65536)),
     ProbeType.AES: _Shape("aes_probe", 128, (256, 4096)),
     ProbeType.MEMORY: _Shape("memory_probe", 1024, (0, 1)),
-    ProbeType.REGISTER_FILE: _Shape("register_probe", workloads.WARP, (1 << 13, 1 << 16)),
+    ProbeType.REGISTER_FILE: _Shape("register_probe", workloads.WARP, workloads.REGISTER_ITERS),
     ProbeType.SHARED_MEMORY: _Shape("shared_probe", 256, (1, 2)),
 }
 

@@ -32,6 +32,9 @@ which toggles it, shows at the end. 32,767 steps: a fault that one operand in 25
 that hits one such operation in 100,000 then fails about two runs in three (at 4,095 it was
 about one in seven, too rare to be quarantined within 10 periods); 33 million FMAs per SM are
 still well under a millisecond of an H100's time."""
+REGISTER_ITERS = (1 << 15, 1 << 16)
+"""Register-file probe iterations (normal, deep), two writes of every register each: a fault
+that hits one write of a register in a million meets 2 million such writes a run."""
 TMR_STEPS = 256
 """FMA steps of the TMR workload, from inputs seeded by the caller."""
 
