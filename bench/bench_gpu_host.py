@@ -1,8 +1,8 @@
 """Host work the GPU backend adds to each probe run, measurable without a GPU.
 
-- the exact fused-multiply-add golden of an FMA run with new operands (``_fused.fused_chain``
-  over the probe's 1,024 chains of 65,535 steps), per run, median and p95 over ``--runs``
-  operand seeds;
+- the exact fused-multiply-add golden of an FMA run with new operands
+  (``workloads.fma_chain(fused=True)`` over the probe's 1,024 chains of 65,535 steps), per run,
+  median and p95 over ``--runs`` operand seeds;
 - the per-word fault tables the ``_faults`` kernels take (``_kernel_faults.chain_tables``),
   for one faulty SM of 132, at per-word rates 1e-3 to 1e-7: events and milliseconds.
 
@@ -18,7 +18,6 @@ import time
 import numpy as np
 
 from sentinel.fleet.probes import FaultSpec, workloads
-from sentinel.fleet.probes._fused import fused_chain
 from sentinel.fleet.probes._kernel_faults import chain_tables
 from sentinel.fleet.probes.faults import Corruption, LiveFault
 
@@ -39,8 +38,7 @@ def main() -> None:
     costs = []
     for seed in range(1, args.runs + 1):
         began = time.perf_counter()
-        inputs = workloads.fma_inputs(seed)
-        fused_chain(inputs.x0, inputs.a, inputs.b, steps)
+        workloads.fma_chain(steps, workloads.fma_inputs(seed), fused=True)
         costs.append(time.perf_counter() - began)
     print(f"FMA golden per run ({args.runs} seeds, {steps} steps): {_ms(costs)}")
     lanes = np.arange(workloads.LANES) % workloads.WARP

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from sentinel.fleet.probes import GpuBackend, workloads
-from sentinel.fleet.probes._fused import fma32, fused_chain
+from sentinel.fleet.probes._chains import Chain
+from sentinel.fleet.probes._fused import fma32
 from sentinel.fleet.types import ProbeType
 
 _U32 = np.uint32
@@ -77,20 +78,30 @@ def _stepwise(fmaf: ctypes._CFuncPtr, x0: np.ndarray, a: np.ndarray, b: np.ndarr
     return x.view(_U32)
 
 
+def _golden(x0: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """The healthy final words of fused chains, as the GPU backend's reference computes them."""
+    return Chain(x0, a, b, steps, np.arange(len(x0)) % 32, fused=True).golden
+
+
 @pytest.mark.parametrize("steps", [1, 2, 301, 302])
 def test_chains_settled_or_alternating_end_as_every_step_computed(
     fmaf: ctypes._CFuncPtr, steps: int
 ) -> None:
     """The probe's chains settle at a fixed point; ``x <- 1 - x`` alternates; the shortcut
-    takes the step count's parity into account."""
+    takes the step count's parity into account, rounding once or (the CPU model) twice."""
     inputs = workloads.fma_inputs(3)
     lanes = np.r_[0:24, 1000:1024]
     x0 = np.r_[inputs.x0[lanes], np.float32([0.25, -3.5])]
     a = np.r_[inputs.a[lanes], np.float32([-1, -1])]
     b = np.r_[inputs.b[lanes], np.float32([1, 2])]
-    got = fused_chain(x0, a, b, steps)
+    got = _golden(x0, a, b, steps)
     np.testing.assert_array_equal(got, _stepwise(fmaf, x0, a, b, steps))
     assert got[-2] == np.float32(0.75 if steps % 2 else 0.25).view(_U32)
+    x = x0.copy()
+    for _ in range(steps):
+        x = np.add(np.multiply(x, a), b)
+    twice = Chain(x0, a, b, steps, np.arange(len(x0)) % 32).golden
+    np.testing.assert_array_equal(twice, x.view(_U32))
 
 
 def test_the_gpu_backend_checks_each_run_against_the_operands_it_launches(
@@ -108,13 +119,13 @@ def test_the_gpu_backend_checks_each_run_against_the_operands_it_launches(
     for seed in seeds[:2]:
         (x0, a, b, n), width, _ = backend._probe_args(None, ProbeType.FMA, steps, seed)
         assert int(n) == steps and width == workloads.LANES
-        golden = fused_chain(x0, a, b, steps)
+        golden = _golden(x0, a, b, steps)
         np.testing.assert_array_equal(_stepwise(fmaf, x0[:32], a[:32], b[:32], steps), golden[:32])
         reference = GpuBackend._reference(backend, 0, ProbeType.FMA, False, seed)
         assert reference is not None
         inputs = workloads.fma_inputs(seed)
         np.testing.assert_array_equal(
-            reference, fused_chain(inputs.x0, inputs.a, inputs.b, workloads.FMA_STEPS[0])
+            reference, _golden(inputs.x0, inputs.a, inputs.b, workloads.FMA_STEPS[0])
         )
         np.testing.assert_array_equal(x0, inputs.x0)
     first, second = (workloads.fma_inputs(s).x0 for s in seeds[:2])

@@ -65,20 +65,25 @@ class Chain:
     ) -> None:
         self.a, self.b, self.steps, self.lanes, self.fused = a, b, steps, lanes, fused
         path = [x0]
-        x = x0
         for _ in range(steps):
-            nx = self._fma(x, a, b)
-            if _same(nx, x):  # every chain has settled: the rest of the path is this row
+            nx = self._fma(path[-1], a, b)
+            # Every chain has settled or alternates between two values: from the row before
+            # last on, the path repeats with period 2, and ``at`` reads it so.
+            if len(path) > 1 and _same(nx, path[-2]):
                 break
             path.append(nx)
-            x = nx
         self._path = np.stack(path)
-        self.golden = x.view(_U32).copy()
+        self.golden = self.at(steps, np.arange(len(lanes))).view(_U32).copy()
         """Healthy final words, one per chain."""
 
-    def at(self, step: int, chains: np.ndarray) -> np.ndarray:
-        """The healthy values that operation ``step`` of ``chains`` reads."""
-        return self._path[min(step, len(self._path) - 1), chains]
+    def at(self, step: int | np.ndarray, chains: np.ndarray) -> np.ndarray:
+        """The healthy values that operation ``step`` (one, or one per chain) of ``chains``
+        reads."""
+        last = len(self._path) - 1
+        step = np.asarray(step)
+        if last > 0:
+            step = np.where(step >= last, last - 1 + (step - last + 1) % 2, step)
+        return self._path[np.minimum(step, last), chains]
 
     def run(self, faults: list[LiveFault]) -> np.ndarray:
         """Final words of one SM whose per-word faults in this run are ``faults``."""
@@ -114,8 +119,7 @@ class Chain:
             first[scope] = 0
         fires = []
         for fault, steps, chains in picks:
-            operands = self._path[np.minimum(steps, len(self._path) - 1), chains]
-            fired = fault.triggered(operands.view(_U32))
+            fired = fault.triggered(self.at(steps, chains).view(_U32))
             fires.append(fired)
             np.minimum.at(first, chains[fired], steps[fired])
         kept = []

@@ -3,8 +3,9 @@
 The product of two float32 values is exact in float64, so only the add rounds twice (to
 float64, then to float32). That differs from one rounding only where the float64 sum lands
 exactly halfway between two float32 values while the exact sum does not; the error term of
-the add (Knuth's TwoSum) says which side it lies on. With it the GPU backend can draw new FMA
-operands every run and still know every result word bit for bit, with no stored golden.
+the add (Knuth's TwoSum) says which side it lies on. With it (``Chain(fused=True)``) the GPU
+backend can draw new FMA operands every run and still know every result word bit for bit, with
+no stored golden.
 """
 
 from __future__ import annotations
@@ -30,20 +31,3 @@ def fma32(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # At a float64 sum that is a float32 tie, the exact sum lies past it (round away from r)
     # when the error has the sign of the offset, and short of it (keep r) otherwise.
     return np.where(halfway & (err != 0) & ((err > 0) == (off > 0)), other, r)
-
-
-def fused_chain(x0: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """Final words of per-lane chains ``x <- fma(x, a, b)`` after ``steps`` steps.
-
-    Chains at a fixed point stop changing after a few steps, and some alternate between two
-    values; once every chain does one or the other, the rest follows from the step count's
-    parity, so a 65,535-step chain costs the host a handful of steps.
-    """
-    x, previous = np.asarray(x0, _F32), None
-    for step in range(steps):
-        nx = fma32(x, a, b)
-        if previous is not None and np.array_equal(nx.view(_U32), previous.view(_U32)):
-            left = steps - step - 1  # steps after this one; the values now alternate nx, x
-            return (nx if left % 2 == 0 else x).view(_U32).copy()
-        previous, x = x, nx
-    return x.view(_U32).copy()

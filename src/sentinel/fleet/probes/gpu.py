@@ -18,7 +18,6 @@ import numpy as np
 
 from sentinel.fleet.probes import aes, workloads
 from sentinel.fleet.probes._backend import BaseBackend, Launch, LaunchTimeout, check_aes_reference
-from sentinel.fleet.probes._fused import fused_chain
 from sentinel.fleet.probes._kernel_faults import (
     GPU_PROBES,
     MAX_ALWAYS,
@@ -83,9 +82,9 @@ class GpuBackend(BaseBackend):
     """Probes every visible NVIDIA GPU; SM ids in outcomes are dense indices over %smid values.
 
     Every FMA run takes new operands, checked against the host's exact fused-multiply-add
-    chains (``_fused``); the tensor-core and transcendental probes cycle through
-    ``_OPERAND_SETS`` operand sets, each with a golden established once by SM majority (the
-    transcendental one also within CUDA's ULP bounds) and kept.
+    chains (``workloads.fma_chain(fused=True)``); the tensor-core and transcendental probes
+    cycle through ``_OPERAND_SETS`` operand sets, each with a golden established once by SM
+    majority (the transcendental one also within CUDA's ULP bounds) and kept.
     """
 
     reseeds_operands = True
@@ -430,8 +429,7 @@ class GpuBackend(BaseBackend):
             blocks = aes.encrypt(workloads.aes_plaintexts(size), workloads.AES_ROUND_KEYS)
             return check_aes_reference(blocks.reshape(-1).view(np.uint32))
         if probe == ProbeType.FMA:
-            inputs = workloads.fma_inputs(seed)
-            return fused_chain(inputs.x0, inputs.a, inputs.b, size)
+            return workloads.fma_chain(size, workloads.fma_inputs(seed), fused=True).golden
         return None
 
     def _golden_key(self, device_index: int, probe: ProbeType, deep: bool, seed: int) -> GoldenKey:

@@ -77,9 +77,9 @@ def fma_inputs(seed: int) -> FmaInputs:
     return FmaInputs(x0, a, b)
 
 
-def fma_chain(iters: int, inputs: FmaInputs) -> Chain:
-    """The FMA probe's chains (the CPU rounds twice per step; the GPU uses fused FMA)."""
-    return Chain(inputs.x0, inputs.a, inputs.b, iters, np.arange(LANES) % WARP)
+def fma_chain(iters: int, inputs: FmaInputs, *, fused: bool = False) -> Chain:
+    """The FMA probe's chains: the CPU model rounds twice per step, ``fused`` once, as the GPU."""
+    return Chain(inputs.x0, inputs.a, inputs.b, iters, np.arange(LANES) % WARP, fused=fused)
 
 
 def chains(sms: np.ndarray, chain: Chain, corruption: Corruption) -> np.ndarray:
