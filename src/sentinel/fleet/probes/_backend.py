@@ -24,6 +24,9 @@ from sentinel.fleet.types import ProbeResult, ProbeType
 _CELL_TESTS = (ProbeType.MEMORY, ProbeType.SHARED_MEMORY)
 _SEEDED = (ProbeType.FMA, ProbeType.TENSOR_CORE, ProbeType.TRANSCENDENTAL)
 """Probes whose operands a backend that reseeds draws anew for every run."""
+OPERAND_SETS = 16
+"""Operand sets the tensor-core and transcendental probes cycle through when reseeding: each
+costs real work once (the CPU model's chain path and golden, the GPU's stored golden)."""
 
 
 class LaunchTimeout(Exception):
@@ -49,9 +52,12 @@ class BaseBackend(ABC):
     reseeds_operands: ClassVar[bool] = False
     """Whether the FMA, tensor and transcendental probes draw new operands for every run (seed
     = the run's number), so data-dependent faults meet a fresh sample of the bit space."""
-    seed_cycles: ClassVar[dict[int, int]] = {}
-    """Probe type -> how many operand seeds it cycles through, where each costs the backend
-    real work to prepare; the others never repeat one."""
+    seed_cycles: ClassVar[dict[int, int]] = {
+        ProbeType.TENSOR_CORE: OPERAND_SETS,
+        ProbeType.TRANSCENDENTAL: OPERAND_SETS,
+    }
+    """Probe type -> how many operand seeds it cycles through when reseeding; the others
+    (FMA, whose golden costs nothing to compute) never repeat one."""
 
     def __init__(self, golden: GoldenStore) -> None:
         self._golden = golden

@@ -16,12 +16,12 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 import numpy as np
 
 from sentinel.fleet.probes import workloads
 from sentinel.fleet.probes._backend import (
+    OPERAND_SETS,
     BaseBackend,
     Launch,
     check_aes_reference,
@@ -38,13 +38,11 @@ _UUID_NAMESPACE = uuid.UUID("5d2c3b9e-8f1a-4c6e-9b7d-2a4e6f8c0d1b")
 # (normal, deep) work per probe: iterations, elements or march backgrounds. The compute
 # probes' normal sizes are the GPU kernels' (per block); AES and the memory tests stay small.
 _TENSOR_ITERS = (1 << 10, 1 << 14)
-_TRANSCENDENTAL_N = (16384, 65536)
 _AES_BLOCKS = (8, 128)
 _SHARED_WORDS = (3072, 12288)
 """12 KiB and 48 KiB of shared memory per SM."""
 
 
-_OPERAND_SETS = 16
 _PURE = (ProbeType.FMA, ProbeType.TENSOR_CORE, ProbeType.TRANSCENDENTAL, ProbeType.REGISTER_FILE)
 """Probes whose healthy result is the host reference, with no state between runs."""
 
@@ -54,12 +52,12 @@ def _fma_chain(iters: int, seed: int) -> Chain:
     return workloads.fma_chain(iters, workloads.fma_inputs(seed))
 
 
-@functools.lru_cache(maxsize=_OPERAND_SETS + 2)
+@functools.lru_cache(maxsize=OPERAND_SETS + 2)
 def _tensor_chain(iters: int, seed: int) -> Chain:
     return workloads.tensor_chain(iters, seed)
 
 
-@functools.lru_cache(maxsize=_OPERAND_SETS + 2)
+@functools.lru_cache(maxsize=OPERAND_SETS + 2)
 def _transcendental_golden(n: int, seed: int) -> np.ndarray:
     words = workloads.transcendental_golden(n, seed)
     if errors := ulp_violations(words, seed):
@@ -76,13 +74,8 @@ class CpuBackend(BaseBackend):
     """
 
     reseeds_operands = True
-    seed_cycles: ClassVar[dict[int, int]] = {
-        ProbeType.TENSOR_CORE: _OPERAND_SETS,
-        ProbeType.TRANSCENDENTAL: _OPERAND_SETS,
-    }
     """The model computes a tensor chain's path (8 ms) and a transcendental golden (4 ms) once
-    per seed, so those two cycle through ``_OPERAND_SETS`` kept sets; FMA chains cost nothing
-    to set up and never repeat."""
+    per operand set and keeps them; FMA chains cost nothing to set up and never repeat."""
 
     def __init__(
         self,
@@ -188,7 +181,7 @@ class CpuBackend(BaseBackend):
         if probe == ProbeType.TENSOR_CORE:
             return workloads.chains(sms, _tensor_chain(_TENSOR_ITERS[deep], seed), faults)
         if probe == ProbeType.TRANSCENDENTAL:
-            n = _TRANSCENDENTAL_N[deep]
+            n = workloads.TRANSCENDENTAL_N[deep]
             return workloads.transcendental(sms, n, seed, _transcendental_golden(n, seed), faults)
         if probe == ProbeType.AES:
             return workloads.aes_encrypt(sms, _AES_BLOCKS[deep], faults)
@@ -216,7 +209,7 @@ class CpuBackend(BaseBackend):
         if probe == ProbeType.TENSOR_CORE:
             return _tensor_chain(_TENSOR_ITERS[deep], seed).golden
         if probe == ProbeType.TRANSCENDENTAL:
-            return _transcendental_golden(_TRANSCENDENTAL_N[deep], seed)
+            return _transcendental_golden(workloads.TRANSCENDENTAL_N[deep], seed)
         one_sm = np.zeros(1, np.int64)
 
         def compute() -> np.ndarray:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +31,6 @@ from sentinel.fleet.probes.golden import GoldenKey, GoldenStore
 from sentinel.fleet.types import ProbeType
 
 SKIPPED = 0xFFFFFFFF
-_OPERAND_SETS = 16
 _NO_GPU = (
     "no NVIDIA GPU is visible to CUDA; check `nvidia-smi` and CUDA_VISIBLE_DEVICES, "
     "or use the CPU backend (open_backend('cpu'))"
@@ -51,7 +50,7 @@ class _Shape:
 _SHAPES = {
     ProbeType.FMA: _Shape("fma_probe", workloads.LANES, workloads.FMA_STEPS),
     ProbeType.TENSOR_CORE: _Shape("tensor_probe", workloads.WARP, (1 << 10, 1 << 16)),
-    ProbeType.TRANSCENDENTAL: _Shape("transcendental_probe", 256, (16384, 65536)),
+    ProbeType.TRANSCENDENTAL: _Shape("transcendental_probe", 256, workloads.TRANSCENDENTAL_N),
     ProbeType.AES: _Shape("aes_probe", 128, (256, 4096)),
     ProbeType.MEMORY: _Shape("memory_probe", 1024, (0, 1)),
     ProbeType.REGISTER_FILE: _Shape("register_probe", workloads.WARP, workloads.REGISTER_ITERS),
@@ -83,15 +82,11 @@ class GpuBackend(BaseBackend):
 
     Every FMA run takes new operands, checked against the host's exact fused-multiply-add
     chains (``workloads.fma_chain(fused=True)``); the tensor-core and transcendental probes
-    cycle through ``_OPERAND_SETS`` operand sets, each with a golden established once by SM
+    cycle through ``OPERAND_SETS`` operand sets, each with a golden established once by SM
     majority (the transcendental one also within CUDA's ULP bounds) and kept.
     """
 
     reseeds_operands = True
-    seed_cycles: ClassVar[dict[int, int]] = {
-        ProbeType.TENSOR_CORE: _OPERAND_SETS,
-        ProbeType.TRANSCENDENTAL: _OPERAND_SETS,
-    }
 
     def __init__(
         self,

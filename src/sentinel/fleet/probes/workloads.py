@@ -35,6 +35,8 @@ still well under a millisecond of an H100's time."""
 REGISTER_ITERS = (1 << 15, 1 << 16)
 """Register-file probe iterations (normal, deep), two writes of every register each: a fault
 that hits one write of a register in a million meets 2 million such writes a run."""
+TRANSCENDENTAL_N = (16384, 65536)
+"""Arguments per function of the transcendental probe (normal, deep)."""
 TMR_STEPS = 256
 """FMA steps of the TMR workload, from inputs seeded by the caller."""
 
