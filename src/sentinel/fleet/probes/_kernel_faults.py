@@ -15,7 +15,7 @@ import numpy as np
 
 from sentinel.fleet.probes._chains import pick_operations
 from sentinel.fleet.probes._types import FaultSpec
-from sentinel.fleet.probes.faults import SFU_PERTURBATION, Corruption
+from sentinel.fleet.probes.faults import Corruption, effect
 from sentinel.fleet.types import ProbeType
 
 FAULT_WORDS = 8
@@ -32,14 +32,7 @@ _I32 = np.int32
 def encode(spec: FaultSpec, *, sfu: bool) -> np.ndarray:
     """One row of the fault table: OR, XOR, ADD, trigger mask and value, range, flags."""
     row = np.zeros(FAULT_WORDS, np.uint32)
-    if spec.kind == "stuck_bit":
-        row[0] = 1 << spec.bit
-    elif spec.kind == "flip_bit":
-        row[1] = 1 << spec.bit
-    elif spec.kind == "ulp_error":
-        row[2] = spec.ulp
-    elif sfu:  # a bad transcendental unit touches only transcendental results
-        row[1] = SFU_PERTURBATION
+    row[0:3] = effect(spec, sfu=sfu)
     row[3], row[4] = spec.operand_mask, spec.operand_value
     flags = 0
     if spec.operand_range is not None:

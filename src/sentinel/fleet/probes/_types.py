@@ -63,8 +63,9 @@ class FaultSpec:
     The plain form corrupts every result word of the SM on every run it fires (``rate``). The
     other fields make it as subtle as faults in real fleets: one lane or register, only some
     operands, one ULP, a per-word rate, only when hot or fast, only in some phases. Whether a
-    run is hit is decided once, in ``faults.FaultBook``, for both backends; which words it hits
-    (``per_word`` faults) needs the CPU model, since the GPU kernels take one mask per SM.
+    run is hit is decided once, in ``faults.FaultBook``, for both backends, and so are the
+    words a ``per_word`` fault hits: the CPU model applies them, and the GPU backend hands them
+    to its FMA, tensor-core and transcendental kernels (the others take whole-SM faults only).
     """
 
     kind: FaultKind

@@ -6,7 +6,9 @@ bit masks, which the GPU kernels apply on the target SM and the CPU model applie
 result words. ``per_word`` faults (one lane or register, an operand trigger, a ULP error, a
 per-word rate) come with their own random stream for the run and pick single operations: the
 CPU model applies them where the unit would, inside FMA and tensor chains, to each
-transcendental result, to each register access and to each memory read.
+transcendental result, to each register access and to each memory read, and the GPU backend
+hands the same picks to its FMA, tensor-core and transcendental kernels (``_kernel_faults``).
+What a hit does to a word is ``effect``, one rule for both.
 
 Every random choice is drawn from the fault's ``seed`` and the run's number, so a curve
 measured over many runs can be reproduced exactly.
@@ -46,6 +48,7 @@ class LiveFault:
         self.rng = np.random.default_rng([spec.seed, run])
         self.triggers = spec.operand_mask != 0 or spec.operand_range is not None
         """Whether an operand decides if a picked operation is hit."""
+        self._effects = {sfu: effect(spec, sfu=sfu) for sfu in (False, True)}
 
     def pick(self, n: int) -> np.ndarray:
         """Sorted indices of the operations hit among ``n`` candidates."""
@@ -89,14 +92,14 @@ class LiveFault:
 
     def hit(self, words: np.ndarray, *, sfu: bool) -> np.ndarray:
         """``words`` as the faulty unit computes them (uint32)."""
-        kind = self.spec.kind
-        if kind == "stuck_bit":
-            return words | np.uint32(1 << self.spec.bit)
-        if kind == "flip_bit":
-            return words ^ np.uint32(1 << self.spec.bit)
-        if kind == "ulp_error":
-            return words + np.uint32(self.spec.ulp)
-        return words ^ SFU_PERTURBATION if sfu else words
+        or_bits, xor_bits, add = self._effects[sfu]
+        if or_bits:
+            words = words | np.uint32(or_bits)
+        if xor_bits:
+            words = words ^ np.uint32(xor_bits)
+        if add:
+            words = words + np.uint32(add)
+        return words
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class Corruption:
 
     @property
     def masked(self) -> bool:
-        """Whether any SM has a whole-word mask (what the GPU kernels can inject)."""
+        """Whether any SM has a whole-word mask (what every GPU kernel applies)."""
         return bool(self.or_mask.any() or self.xor_mask.any() or self.sfu_xor.any())
 
     @property
@@ -175,6 +178,18 @@ class Corruption:
                 flat[picked] = fault.hit(flat[picked], sfu=sfu)
                 words[row] = flat.reshape(words[row].shape)
         return words
+
+
+def effect(spec: FaultSpec, *, sfu: bool) -> tuple[int, int, int]:
+    """What a hit does to a result word: OR, then XOR, then ADD (mod 2^32); ``sfu`` for a
+    transcendental result, the only kind a bad transcendental unit touches."""
+    if spec.kind == "stuck_bit":
+        return 1 << spec.bit, 0, 0
+    if spec.kind == "flip_bit":
+        return 0, 1 << spec.bit, 0
+    if spec.kind == "ulp_error":
+        return 0, 0, spec.ulp
+    return 0, int(SFU_PERTURBATION) if sfu else 0, 0
 
 
 def awake(fault: FaultSpec, conditions: Conditions) -> bool:

@@ -7,9 +7,9 @@ memory or shared-memory cell. The GPU kernels (``kernels/probes.cu``) take the s
 the host can also serve as their reference where the result is exactly defined (AES, register
 patterns, march tests).
 
-Inputs take a ``seed``: the CPU model draws new operands for every run, so a fault that only
+Inputs take a ``seed``: both backends draw new operands for every run, so a fault that only
 some operand bit patterns trigger meets a fresh sample of the bit space each period; seed 0 is
-the fixed set the GPU kernels' stored goldens are computed from.
+the fixed set of a backend that does not reseed.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ fixed point, so its operand never changes: operand variety comes from lanes (and
 each run), while a fault that only some operands trigger meets them once per step."""
 FMA_STEPS = ((1 << 16) - 1, (1 << 18) - 1)
 """Steps per chain (normal, deep). Odd, so a bit flipped at every step of a settled chain,
-which toggles it, shows at the end. 32,767 steps: a fault that one operand in 256 triggers and
-that hits one such operation in 100,000 then fails about two runs in three (at 4,095 it was
-about one in seven, too rare to be quarantined within 10 periods); 33 million FMAs per SM are
-still well under a millisecond of an H100's time."""
+which toggles it, shows at the end. 65,535 steps: a fault that one operand in 256 triggers and
+that hits one such operation in 100,000 then fails about six runs in seven (at 4,095 it was
+about one in seven, too rare to be quarantined within 10 periods); 67 million FMAs per SM are
+under a millisecond of an H100 SM at its 128 a clock."""
 REGISTER_ITERS = (1 << 15, 1 << 16)
 """Register-file probe iterations (normal, deep), two writes of every register each: a fault
 that hits one write of a register in a million meets 2 million such writes a run."""
