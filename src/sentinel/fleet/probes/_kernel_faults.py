@@ -102,7 +102,9 @@ def chain_tables(
             else:
                 events.append((slot * chains + chain, at, np.full(at.size, index)))
         if len(every) > MAX_ALWAYS:
-            raise ValueError(f"SM {sm} has {len(every)} faults on every operation; at most 4")
+            raise ValueError(
+                f"SM {sm} has {len(every)} faults on every operation; at most {MAX_ALWAYS}"
+            )
         always.append(every + [-1] * (MAX_ALWAYS - len(every)))
     if not always:
         return None
