@@ -22,6 +22,7 @@ from sentinel.fleet.probes._kernel_faults import (
     MAX_ALWAYS,
     FaultTables,
     chain_tables,
+    encode,
     word_tables,
 )
 from sentinel.fleet.probes.faults import Corruption, FaultBook, LiveFault
@@ -41,6 +42,10 @@ extern "C" void chains_host(const float* x0, const float* a, const float* b, con
                                      lanes[k]);
         out[k] = float_bits(fma_chain_faults(x0[k], a[k], b[k], iters, c));
     }
+}
+
+extern "C" void triggers_host(const u32* row, const u32* operands, int n, unsigned char* out) {
+    for (int i = 0; i < n; ++i) out[i] = triggers(row, operands[i]);
 }
 
 extern "C" void words_host(u32* o, const u32* table, const int* offsets, const int* ev_word,
@@ -204,6 +209,48 @@ def test_transcendental_kernel_results_are_hit_as_the_model_hits_them(
     )
     assert not np.array_equal(got, golden)
     np.testing.assert_array_equal(got, want[0])
+
+
+def _special_operands() -> np.ndarray:
+    """Random words (NaNs among them), and the edges of the float32 number line: zeros of
+    both signs, subnormals, the smallest normals, infinities, NaNs and each one's neighbours."""
+    edges = np.array(
+        [0, 1, 2, 0x7FFFFF, 0x800000, 0x800001, 0x3F800000, 0x7F7FFFFF, 0x7F800000]
+        + [0x7F800001, 0x7FC00000, 0x7FFFFFFF],
+        np.uint32,
+    )
+    edges = np.concatenate([edges, edges | np.uint32(1 << 31)])
+    near = np.concatenate([edges - np.uint32(1), edges + np.uint32(1), edges])
+    spread = np.random.default_rng(5).integers(0, 1 << 32, 20_000, dtype=np.uint64)
+    return np.concatenate([near, spread.astype(np.uint32)])
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        (0.0, 1e-40),  # subnormals only: a flushing comparison would read them as 0
+        (-1e-39, 1e-39),
+        (-0.0, 2.0**-126),  # -0 and +0 alike, as IEEE compares them
+        (2.0**110, np.inf),
+        (-np.inf, -1.5),
+        (-3.0, -1e-45),
+        (0.1, 0.30000001),  # bounds that float32 rounds, as the fault table does
+    ],
+)
+def test_the_kernels_range_trigger_is_the_models(
+    host: ctypes.CDLL, bounds: tuple[float, float]
+) -> None:
+    """The kernels compare the integers that order float32s (CuPy builds them with -ftz=true,
+    which would flush subnormals in a float comparison); they agree with the model's float32
+    comparison on every operand, NaN included."""
+    spec = FaultSpec("flip_bit", 1, bit=0, operand_range=bounds, seed=3)
+    operands = _special_operands()
+    got = np.zeros(operands.size, np.uint8)
+    row = encode(spec, sfu=False)
+    host.triggers_host(_ptr(row), _ptr(operands), ctypes.c_int(operands.size), _ptr(got))
+    want = LiveFault(spec, 0).triggered(operands)
+    assert 0 < want.sum() < operands.size
+    np.testing.assert_array_equal(got.astype(bool), want)
 
 
 def test_more_faults_on_every_operation_than_the_kernels_hold_are_refused() -> None:

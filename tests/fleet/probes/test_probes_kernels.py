@@ -1,23 +1,23 @@
-"""The CUDA probe kernels compile for Ampere and Hopper, keep their repeated work, and fit
-their blocks in an SM's registers.
+"""The CUDA probe kernels compile as CuPy compiles them on a GPU host, keep their repeated
+work, and fit their blocks in an SM's registers.
 
-No GPU is needed: nvcc (the CUDA toolkit on the development and CI machines) compiles
-the same source the GPU backend hands to NVRTC, PTX and cubin (ptxas assembles the
-inline PTX: ``%smid``, ``mma.sync``), and the PTX shows the repeated operations that
+No GPU is needed: NVRTC, the compiler CuPy's ``RawModule`` runs, takes the module here with
+the backend's options and CuPy's own (``-ftz=true`` among them) for Ampere and Hopper, and
+assembles it (ptxas: ``%smid``, ``mma.sync``); the PTX shows the repeated operations that
 must not be merged or folded are all there.
 """
 
 from __future__ import annotations
 
+import ctypes
 import re
-import subprocess
 from importlib.resources import files
-from pathlib import Path
 
 import pytest
+from _nvrtc import CUPY_OPTIONS, compile_ptx
 
 from sentinel.fleet.probes import workloads
-from sentinel.fleet.probes.gpu import _SHAPES
+from sentinel.fleet.probes.gpu import _SHAPES, OPTIONS
 
 SOURCE = files("sentinel.fleet.probes").joinpath("kernels/probes.cu")
 KERNELS = (
@@ -34,19 +34,12 @@ KERNELS = (
 )
 
 
-def _compile(nvcc: str, tmp_path: Path, arch: str, kind: str, *flags: str) -> Path:
-    out = tmp_path / f"probes_{arch}.{kind}"
-    src = tmp_path / "probes.cu"
-    src.write_text(SOURCE.read_text())
-    done = subprocess.run(
-        [nvcc, f"-arch=sm_{arch}", f"-{kind}", "-std=c++14", *flags, "-o", str(out), str(src)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    out.with_suffix(".log").write_text(done.stderr)
-    return out
+@pytest.fixture(scope="module", params=["80", "90"])
+def built(request: pytest.FixtureRequest, nvrtc: ctypes.CDLL) -> tuple[str, str, str]:
+    """The architecture, and the PTX and ptxas report of the module built for it."""
+    arch = request.param
+    options = (*OPTIONS, *CUPY_OPTIONS, f"-arch=sm_{arch}", "--ptxas-options=-v")
+    return (arch, *compile_ptx(nvrtc, SOURCE.read_text(), options))
 
 
 def _entry(ptx: str, name: str) -> str:
@@ -55,14 +48,16 @@ def _entry(ptx: str, name: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("arch", ["80", "90"])
-def test_kernels_assemble_for_ampere_and_hopper(nvcc: str, tmp_path: Path, arch: str) -> None:
-    cubin = _compile(nvcc, tmp_path, arch, "cubin")
-    assert cubin.stat().st_size > 10_000
+def test_kernels_assemble_for_ampere_and_hopper(built: tuple[str, str, str]) -> None:
+    arch, _, log = built
+    assembled = set(re.findall(rf"Compiling entry function '(\w+)' for 'sm_{arch}'", log))
+    assert assembled == {*KERNELS, "sm_ids"}
 
 
-def test_every_probe_reads_its_sm_and_keeps_its_repeated_work(nvcc: str, tmp_path: Path) -> None:
-    ptx = _compile(nvcc, tmp_path, "90", "ptx").read_text()
+def test_every_probe_reads_its_sm_and_keeps_its_repeated_work(
+    built: tuple[str, str, str],
+) -> None:
+    _, ptx, _ = built
     for name in KERNELS:
         assert "%smid" in _entry(ptx, name), f"{name} does not read %smid"
     assert "%nsmid" in _entry(ptx, "sm_ids")
@@ -75,14 +70,13 @@ def test_every_probe_reads_its_sm_and_keeps_its_repeated_work(nvcc: str, tmp_pat
     assert _entry(ptx, "memory_probe").count("ld.volatile") >= 3
 
 
-@pytest.mark.parametrize("arch", ["80", "90"])
-def test_every_block_fits_in_an_sms_register_file(nvcc: str, tmp_path: Path, arch: str) -> None:
+def test_every_block_fits_in_an_sms_register_file(built: tuple[str, str, str]) -> None:
     """A block needs threads x registers <= 65,536, or its launch fails: the 1,024-thread FMA
     blocks (and their fault twin) may use 64 registers a thread at most."""
-    log = _compile(nvcc, tmp_path, arch, "cubin", "-Xptxas", "-v").with_suffix(".log")
+    _, _, log = built
     used: dict[str, int] = {}
     entry = ""
-    for line in log.read_text().splitlines():
+    for line in log.splitlines():
         if found := re.search(r"Compiling entry function '(\w+)'", line):
             entry = found.group(1)
         elif found := re.search(r"Used (\d+) registers", line):
@@ -92,3 +86,16 @@ def test_every_block_fits_in_an_sms_register_file(nvcc: str, tmp_path: Path, arc
         block = threads[name.removesuffix("_faults")]
         assert used[name] * block <= 65536, f"{name}: {used[name]} registers x {block} threads"
     assert used["fma_probe"] * workloads.LANES <= 65536  # the TMR launch too
+
+
+def test_the_chain_fault_path_keeps_subnormals_under_cupys_flush_to_zero(
+    built: tuple[str, str, str],
+) -> None:
+    """CuPy compiles with -ftz=true, under which a float instruction reads a subnormal as zero;
+    the model on the host does not. The chain kernels' fault code (the range trigger included)
+    must therefore use no float instruction that flushes, while the option is in effect."""
+    _, ptx, _ = built
+    assert ".ftz." in _entry(ptx, "transcendental_probe")  # the option reached the compiler
+    for name in ("fma_probe_faults", "tensor_probe_faults"):
+        body = _entry(ptx, name)
+        assert not re.findall(r"\.ftz\b|setp\.\w+\.f32", body), name

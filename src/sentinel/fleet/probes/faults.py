@@ -75,8 +75,8 @@ class LiveFault:
         if not self.triggers:
             return np.ones(operands.shape, bool)
         hit = (operands & np.uint32(spec.operand_mask)) == np.uint32(spec.operand_value)
-        if spec.operand_range is not None:
-            low, high = spec.operand_range
+        if spec.operand_range is not None:  # float32 bounds, as the kernels' fault table
+            low, high = np.array(spec.operand_range, np.float32)
             with np.errstate(invalid="ignore"):
                 values = operands.view(np.float32)
                 hit &= (values >= low) & (values < high)

@@ -31,6 +31,8 @@ from sentinel.fleet.probes.golden import GoldenKey, GoldenStore
 from sentinel.fleet.types import ProbeType
 
 SKIPPED = 0xFFFFFFFF
+OPTIONS = ("--std=c++14",)
+"""NVRTC options of the probe module; CuPy adds ``-ftz=true`` and the device's ``-arch``."""
 _NO_GPU = (
     "no NVIDIA GPU is visible to CUDA; check `nvidia-smi` and CUDA_VISIBLE_DEVICES, "
     "or use the CPU backend (open_backend('cpu'))"
@@ -182,7 +184,7 @@ class GpuBackend(BaseBackend):
         sm_count = self._devices[device_index].sm_count
         source = resources.files(__package__).joinpath("kernels/probes.cu").read_text()
         with cp.cuda.Device(device_index) as device:
-            module = cp.RawModule(code=source, options=("--std=c++14",))
+            module = cp.RawModule(code=source, options=OPTIONS)
             observed: set[int] = set()
             nsmid = cp.zeros(1, cp.uint32)
             for factor in (4, 16, 64):

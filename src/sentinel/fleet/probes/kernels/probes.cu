@@ -80,11 +80,20 @@ __host__ __device__ __forceinline__ u32 float_bits(float f) {
 #endif
 }
 
+// A float32's bits as an integer in the floats' order, -0 and +0 alike, NaNs past the
+// infinities (so in no range, the bounds being numbers). The range trigger compares these, not
+// floats: CuPy compiles with -ftz=true, under which a float comparison reads a subnormal operand
+// as zero, and the model, on the host, does not.
+__host__ __device__ __forceinline__ int ordered(u32 w) {
+    const int magnitude = (int)(w & 0x7fffffffu);
+    return (w >> 31) ? -magnitude : magnitude;
+}
+
 __host__ __device__ __forceinline__ bool triggers(const u32* f, u32 operand) {
     if ((operand & f[3]) != f[4]) return false;
     if (!(f[7] & FAULT_RANGE)) return true;
-    const float v = bits_float(operand);
-    return v >= bits_float(f[5]) && v < bits_float(f[6]);
+    const int v = ordered(operand);
+    return v >= ordered(f[5]) && v < ordered(f[6]);
 }
 
 __host__ __device__ __forceinline__ u32 hit(const u32* f, u32 w) { return ((w | f[0]) ^ f[1]) + f[2]; }
