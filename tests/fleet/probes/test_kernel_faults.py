@@ -9,9 +9,6 @@ host, ``fma.rn.f32`` on the GPU, and ``Chain(fused=True)`` in the model).
 from __future__ import annotations
 
 import ctypes
-import subprocess
-from importlib.resources import files
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,50 +25,9 @@ from sentinel.fleet.probes._kernel_faults import (
 from sentinel.fleet.probes.faults import Corruption, FaultBook, LiveFault
 from sentinel.fleet.types import ProbeType
 
-KERNELS = Path(str(files("sentinel.fleet.probes").joinpath("kernels")))
-HARNESS = r"""
-#include <math.h>
-#include "probes.cu"
-
-extern "C" void chains_host(const float* x0, const float* a, const float* b, const u32* lanes,
-                            int iters, int chains, const u32* table, const int* always,
-                            const int* offsets, const int* ev_step, const int* ev_fault,
-                            int slot, u32* out) {
-    for (int k = 0; k < chains; ++k) {
-        ChainFaults c = chain_faults(table, always, offsets, ev_step, ev_fault, slot, chains, k,
-                                     lanes[k]);
-        out[k] = float_bits(fma_chain_faults(x0[k], a[k], b[k], iters, c));
-    }
-}
-
-extern "C" void triggers_host(const u32* row, const u32* operands, int n, unsigned char* out) {
-    for (int i = 0; i < n; ++i) out[i] = triggers(row, operands[i]);
-}
-
-extern "C" void words_host(u32* o, const u32* table, const int* offsets, const int* ev_word,
-                           const int* ev_fault, int slot) {
-    word_hits(o, table, offsets, ev_word, ev_fault, slot);
-}
-"""
 SM_COUNT = 8
 SMIDS = [14, 2, 9, 0, 11, 5, 7, 3]
 """The %smid of each dense SM: not in order, as on a GPU."""
-
-
-@pytest.fixture(scope="module")
-def host(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    tmp = tmp_path_factory.mktemp("harness")
-    (tmp / "harness.cu").write_text(HARNESS)
-    lib = tmp / "libharness.so"
-    done = subprocess.run(
-        [nvcc, "-shared", "-Xcompiler", "-fPIC", "-std=c++14", "-arch=sm_90"]
-        + ["-I", str(KERNELS), "-o", str(lib), str(tmp / "harness.cu")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return ctypes.CDLL(str(lib))
 
 
 def _ptr(array: np.ndarray) -> ctypes.c_void_p:

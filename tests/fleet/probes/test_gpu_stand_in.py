@@ -1,4 +1,4 @@
-"""Every launch the GPU backend makes fits the kernel it calls.
+"""The GPU backend, launch by launch and run by run, on a stand-in for the GPU.
 
 No GPU is needed, and none can run in CI: stand-ins for CuPy (NumPy arrays as device memory)
 and NVML take the backend's calls, and each launch is checked against the kernel's parameters
@@ -6,13 +6,21 @@ as ``kernels/probes.cu`` declares them: one argument per parameter, of its eleme
 per-SM arrays sized by %nsmid; inputs, outputs and fault tables at least as long as the kernel
 indexes them. A wrong argument would otherwise show only on a GPU, as garbage or a crash.
 Blocks land on the SMs as ``enter`` places them: ``SMIDS`` round robin, not in order.
+
+The stand-in kernels also compute: healthy words as the CPU model does (the tensor cores'
+rounding aside, which the backend's per-set goldens absorb), whole-SM masks as ``corrupt``
+applies them, and per-word faults through the kernels' own fault code, built for the host by
+nvcc. So ``GpuBackend.run`` goes its whole way here (reseeded operands, host and stored
+goldens, judging), and an injected fault fails its SM as it should on a GPU.
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,11 +29,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sentinel.fleet.probes import FaultSpec, GpuBackend, workloads
+from sentinel.fleet.probes import FaultSpec, GpuBackend, aes, workloads
+from sentinel.fleet.probes._chains import Chain
 from sentinel.fleet.probes._kernel_faults import FAULT_WORDS, MAX_ALWAYS
 from sentinel.fleet.probes.faults import Corruption, LiveFault
-from sentinel.fleet.probes.gpu import OPTIONS, SKIPPED
-from sentinel.fleet.types import ProbeType
+from sentinel.fleet.probes.gpu import _SHAPES, OPTIONS, SKIPPED
+from sentinel.fleet.types import ProbeResult, ProbeType
 
 SOURCE = files("sentinel.fleet.probes").joinpath("kernels/probes.cu").read_text()
 SMIDS = [14, 2, 9, 0, 11, 5, 7, 3]
@@ -85,9 +94,9 @@ class Launch:
 class _Kernel:
     name: str
     launches: list[Launch]
+    host: ctypes.CDLL | None
     shared_size_bytes: int = 16
     max_dynamic_shared_size_bytes: int = 0
-    claimed: set[int] = field(default_factory=set)
 
     def __call__(
         self, grid: tuple[int], block: tuple[int], args: tuple, shared_mem: int = 0
@@ -109,6 +118,8 @@ class _Kernel:
         self.launches.append(Launch(self.name, grid[0], block[0], named, shared_mem))
         _check_extents(self.name, grid[0], block[0], named)
         self._enter(grid[0], named)
+        if self.host is not None and self.name != "sm_ids":
+            _compute(self.host, self.name, block[0], named)
 
     def _enter(self, grid: int, args: dict[str, Any]) -> None:
         """Each block records its SM, or SKIPPED where the SM is not selected (or, for the
@@ -175,15 +186,113 @@ def _check_tables(name: str, block: int, a: dict[str, Any]) -> None:
     assert ((a["ev_fault"][:events] >= 0) & (a["ev_fault"][:events] < faults)).all()
 
 
+def _compute(host: ctypes.CDLL, name: str, block: int, a: dict[str, Any]) -> None:
+    """Write each working block's words as the kernel would."""
+    base = name.removesuffix("_faults")
+    if base in ("aes_probe", "memory_probe", "shared_probe"):
+        assert not (a["or_mask"].any() or a["xor_mask"].any()), "masks on a cell or AES probe"
+    healthy = _healthy(base, block, a)
+    width = healthy.size
+    slot_of = a.get("slot_of")
+    for b, sm in enumerate(a["block_sm"]):
+        if sm == SKIPPED:
+            continue
+        words = (healthy | a["or_mask"][sm]) ^ a["xor_mask"][sm]
+        if base == "transcendental_probe":
+            words = ((healthy ^ a["sfu_xor"][sm]) | a["or_mask"][sm]) ^ a["xor_mask"][sm]
+        if slot_of is not None and slot_of[sm] >= 0:
+            words = _hit_words(host, base, block, a, int(slot_of[sm]), words, sm)
+        a["out"][b * width : (b + 1) * width] = words
+
+
+def _healthy(base: str, block: int, a: dict[str, Any]) -> np.ndarray:
+    """One block's words with no fault: the CPU model's computation of the same operands."""
+    if base == "fma_probe":
+        lanes = np.arange(block) % workloads.WARP
+        return Chain(a["x0"], a["a"], a["b"], int(a["iters"]), lanes, fused=True).golden
+    if base == "tensor_probe":
+        return _tensor(a).golden
+    if base == "transcendental_probe":
+        args = [a[k].astype(np.float64) for k in ("xs", "xc", "xe", "xl")]
+        results = [f(x) for f, x in zip((np.sin, np.cos, np.exp, np.log), args, strict=True)]
+        return np.concatenate(results).astype(np.float32).view(np.uint32)
+    if base == "aes_probe":
+        plain = np.array(a["plain"]).reshape(-1, 16)[: int(a["n"])]
+        keys = np.array(a["round_keys"]).reshape(11, 16)
+        return aes.encrypt(plain, keys).reshape(-1).view(np.uint32)
+    if base == "register_probe":
+        assert block == workloads.WARP  # an even number of inversions leaves each pattern
+        return workloads.register_expected()
+    return np.zeros(2, np.uint32)  # the cell tests: no cell read wrong, no bit
+
+
+def _tensor(a: dict[str, Any]) -> Chain:
+    """The accumulators as chains ``d + (A @ B)[i, j]``, as ``workloads.tensor_chain``."""
+    mat_a = np.array(a["a"]).view(np.float16).astype(np.float32).reshape(16, 16)
+    mat_b = np.array(a["b"]).view(np.float16).astype(np.float32).reshape(16, 8)
+    product = (mat_a @ mat_b).reshape(-1)
+    iters = int(a["iters"])
+    c0 = np.array(a["c0"]).reshape(-1)
+    return Chain(c0, np.ones_like(product), product, iters, workloads.TENSOR_LANES)
+
+
+def _hit_words(
+    host: ctypes.CDLL,
+    base: str,
+    block: int,
+    a: dict[str, Any],
+    slot: int,
+    words: np.ndarray,
+    sm: int,
+) -> np.ndarray:
+    """The words of a block whose SM has per-word faults, through the kernels' fault code."""
+    ptr = [ctypes.c_void_p(x.ctypes.data) for x in (a["table"], a["offsets"], a["ev_fault"])]
+    if base == "transcendental_probe":
+        words = np.ascontiguousarray(words)
+        at = ctypes.c_void_p(a["ev_word"].ctypes.data)
+        host.words_host(ctypes.c_void_p(words.ctypes.data), ptr[0], ptr[1], at, ptr[2], slot)
+        return words
+    if base == "fma_probe":
+        lanes = (np.arange(block) % workloads.WARP).astype(np.uint32)
+        chain = (np.array(a["x0"]), np.array(a["a"]), np.array(a["b"]))
+    else:
+        tensor = _tensor(a)
+        lanes = workloads.TENSOR_LANES.astype(np.uint32)
+        chain = (np.array(a["c0"]).reshape(-1), tensor.a, tensor.b)
+    out = np.zeros(lanes.size, np.uint32)
+    x0, mul, add = (np.ascontiguousarray(x, np.float32) for x in chain)  # alive for the call
+    host.chains_host(
+        *(ctypes.c_void_p(x.ctypes.data) for x in (x0, mul, add)),
+        ctypes.c_void_p(lanes.ctypes.data),
+        ctypes.c_int(int(a["iters"])),
+        ctypes.c_int(lanes.size),
+        ptr[0],
+        ctypes.c_void_p(a["always"].ctypes.data),
+        ptr[1],
+        ctypes.c_void_p(a["ev_step"].ctypes.data),
+        ptr[2],
+        ctypes.c_int(slot),
+        ctypes.c_void_p(out.ctypes.data),
+    )
+    return (out | a["or_mask"][sm]) ^ a["xor_mask"][sm]
+
+
 class _Module:
-    def __init__(self, code: str, options: tuple[str, ...], launches: list[Launch]) -> None:
+    def __init__(
+        self,
+        code: str,
+        options: tuple[str, ...],
+        launches: list[Launch],
+        host: ctypes.CDLL | None,
+    ) -> None:
         assert code == SOURCE and options == OPTIONS
         self.launches = launches
+        self.host = host
         self.kernels: dict[str, _Kernel] = {}
 
     def get_function(self, name: str) -> _Kernel:
         assert name in SIGNATURES, f"no kernel {name} in probes.cu"
-        return self.kernels.setdefault(name, _Kernel(name, self.launches))
+        return self.kernels.setdefault(name, _Kernel(name, self.launches, self.host))
 
 
 class _Device:
@@ -210,6 +319,21 @@ class _Event:
 
 @pytest.fixture
 def gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[GpuBackend, list[Launch]]:
+    """A backend on the stand-in GPU, whose kernels check their launches only."""
+    return _stand_in(monkeypatch, tmp_path, None)
+
+
+@pytest.fixture
+def computing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: ctypes.CDLL
+) -> tuple[GpuBackend, list[Launch]]:
+    """A backend on the stand-in GPU, whose kernels also compute their words."""
+    return _stand_in(monkeypatch, tmp_path, host)
+
+
+def _stand_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: ctypes.CDLL | None
+) -> tuple[GpuBackend, list[Launch]]:
     launches: list[Launch] = []
     runtime = SimpleNamespace(
         getDeviceCount=lambda: 1,
@@ -224,7 +348,7 @@ def gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[GpuBackend, li
         zeros=lambda n, dtype: _device(np.zeros(n, dtype)),
         full=lambda n, value, dtype: _device(np.full(n, value, dtype)),
         asarray=_device,
-        RawModule=lambda code, options: _Module(code, options, launches),
+        RawModule=lambda code, options: _Module(code, options, launches, host),
         cuda=SimpleNamespace(
             Device=_Device,
             Event=_Event,
@@ -311,3 +435,77 @@ def test_the_stand_in_catches_an_argument_out_of_place(
     monkeypatch.setattr(GpuBackend, "_probe_args", moved)
     with pytest.raises(AssertionError, match=r"fma_probe\.x0: .*not memory"):
         backend._launch(0, ProbeType.FMA, [0], False, Corruption.none(len(SMIDS)), 60_000, 1)
+
+
+RUN_PROBES = [p for p in ProbeType if p != ProbeType.UNSPECIFIED]
+
+
+def test_healthy_runs_pass_with_new_operands_and_one_stored_golden_per_set(
+    computing: tuple[GpuBackend, list[Launch]], tmp_path: Path
+) -> None:
+    """Every probe passes run after run; the FMA probe is checked against the host's fused
+    chains for each run's operands, and the tensor-core and transcendental probes store one
+    golden per operand set, established on its first run and read back after; the deep
+    test's sizes pass too."""
+    backend, launches = computing
+    cycle = backend.seed_cycles[ProbeType.TENSOR_CORE]
+    for probe in RUN_PROBES:
+        runs = cycle + 2 if probe in backend.seed_cycles else 2
+        outcomes = [backend.run(0, probe, timeout_ms=60_000) for _ in range(runs)]
+        details = [
+            o.detail or o.details[0].detail for o in outcomes if o.result != ProbeResult.PASS
+        ]
+        assert not details, f"{probe.name}: {details[:2]}"
+        assert all(o.duration_us == 250 for o in outcomes)
+        deep = backend.run(0, probe, deep=True, timeout_ms=60_000)
+        assert deep.result == ProbeResult.PASS, (probe.name, deep.detail, deep.details[:1])
+    fma = [launch.args["x0"] for launch in launches if launch.name == "fma_probe"]
+    assert len({bytes(x) for x in fma}) == len(fma), "FMA runs repeated their operands"
+    stored = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    for probe in (ProbeType.TENSOR_CORE, ProbeType.TRANSCENDENTAL):
+        for size, count in zip(_SHAPES[probe].size, (cycle, 1), strict=True):
+            found = [n for n in stored if n.startswith(probe.name) and f"size_{size}-" in n]
+            assert len(found) == count, stored
+
+
+def _healthy_then(backend: GpuBackend, probes: list[ProbeType], fault: FaultSpec) -> None:
+    """Healthy runs store the goldens of the first operand sets; then the same sets again,
+    with ``fault`` injected."""
+    for probe in probes:
+        assert backend.run(0, probe, timeout_ms=60_000).result == ProbeResult.PASS
+    backend._seeds.clear()
+    backend.inject(0, fault)
+
+
+def test_a_whole_sm_fault_fails_that_sm_alone(
+    computing: tuple[GpuBackend, list[Launch]],
+) -> None:
+    backend, _ = computing
+    probes = [ProbeType.FMA, ProbeType.TENSOR_CORE, ProbeType.REGISTER_FILE]
+    _healthy_then(backend, probes, FaultSpec("stuck_bit", 6, bit=17))
+    for probe in probes:
+        outcome = backend.run(0, probe, timeout_ms=60_000)
+        assert outcome.result == ProbeResult.FAIL, (probe.name, outcome.detail)
+        assert [d.sm_id for d in outcome.details] == [6], probe.name
+
+
+@pytest.mark.parametrize(
+    ("probe", "fault", "named"),
+    [
+        (ProbeType.FMA, FaultSpec("flip_bit", 5, bit=25, lane=11, word_rate=1e-5, seed=9), "11"),
+        (ProbeType.TENSOR_CORE, FaultSpec("ulp_error", 5, lane=3, word_rate=1e-3, seed=4), "3"),
+        (ProbeType.TRANSCENDENTAL, FaultSpec("ulp_error", 5, lane=7, word_rate=1e-3, seed=2), "7"),
+    ],
+)
+def test_an_injected_per_word_fault_fails_its_sm_and_names_its_lane(
+    computing: tuple[GpuBackend, list[Launch]], probe: ProbeType, fault: FaultSpec, named: str
+) -> None:
+    """The agent's path: ``inject``, then ``run``; the kernels' own fault code hits the words,
+    and the backend blames the SM and the lane."""
+    backend, launches = computing
+    _healthy_then(backend, [probe], dataclasses.replace(fault, probe_types=frozenset({probe})))
+    outcome = backend.run(0, probe, timeout_ms=60_000)
+    assert launches[-1].name.endswith("_faults")
+    assert outcome.result == ProbeResult.FAIL, outcome.detail
+    assert [d.sm_id for d in outcome.details] == [5]
+    assert outcome.details[0].detail.endswith(f"lanes {named}"), outcome.details[0].detail
