@@ -485,7 +485,9 @@ def sass() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cu, cubin = Path(tmp) / "probes.cu", Path(tmp) / "probes.cubin"
         cu.write_text(source)
-        subprocess.run([nvcc, "-cubin", "-arch=sm_90", "-std=c++14", "-o", cubin, cu], check=True)
+        subprocess.run(  # CuPy compiles with -ftz=true
+            [nvcc, "-cubin", "-arch=sm_90", "-std=c++14", "-ftz=true", "-o", cubin, cu], check=True
+        )
         text = subprocess.run(
             [cuobjdump, "-sass", cubin], capture_output=True, text=True, check=True
         ).stdout

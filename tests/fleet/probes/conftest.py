@@ -75,7 +75,7 @@ def host(nvcc: str, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     (tmp / "harness.cu").write_text(HARNESS)
     lib = tmp / "libharness.so"
     done = subprocess.run(
-        [nvcc, "-shared", "-Xcompiler", "-fPIC", "-std=c++14", "-arch=sm_90"]
+        [nvcc, "-shared", "-O3", "-Xcompiler", "-fPIC", "-std=c++14", "-arch=sm_90"]
         + ["-I", str(KERNELS), "-o", str(lib), str(tmp / "harness.cu")],
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import importlib.util
 import re
 import sys
 from dataclasses import dataclass
@@ -189,20 +190,54 @@ def _check_tables(name: str, block: int, a: dict[str, Any]) -> None:
 def _compute(host: ctypes.CDLL, name: str, block: int, a: dict[str, Any]) -> None:
     """Write each working block's words as the kernel would."""
     base = name.removesuffix("_faults")
-    if base in ("aes_probe", "memory_probe", "shared_probe"):
-        assert not (a["or_mask"].any() or a["xor_mask"].any()), "masks on a cell or AES probe"
     healthy = _healthy(base, block, a)
     width = healthy.size
     slot_of = a.get("slot_of")
+    done: dict[int, np.ndarray] = {}  # the blocks of one SM compute the same words
     for b, sm in enumerate(a["block_sm"]):
         if sm == SKIPPED:
+            continue
+        if sm in done:
+            a["out"][b * width : (b + 1) * width] = done[sm]
+            continue
+        if base in _INSIDE:  # masks that act inside the work: the CPU model's computation
+            masks = Corruption(a["or_mask"][[sm]], a["xor_mask"][[sm]], np.zeros(1, np.uint32))
+            a["out"][b * width : (b + 1) * width] = done[sm] = _INSIDE[base](a, masks)
             continue
         words = (healthy | a["or_mask"][sm]) ^ a["xor_mask"][sm]
         if base == "transcendental_probe":
             words = ((healthy ^ a["sfu_xor"][sm]) | a["or_mask"][sm]) ^ a["xor_mask"][sm]
         if slot_of is not None and slot_of[sm] >= 0:
             words = _hit_words(host, base, block, a, int(slot_of[sm]), words, sm)
-        a["out"][b * width : (b + 1) * width] = words
+        a["out"][b * width : (b + 1) * width] = done[sm] = words
+
+
+def _aes(a: dict[str, Any], masks: Corruption) -> np.ndarray:
+    """AES-128 with the SM's masks on the state after round 5, where the kernel applies them."""
+    plain = np.array(a["plain"]).reshape(-1, 16)[: int(a["n"])]
+    keys = np.array(a["round_keys"]).reshape(11, 16)
+
+    def tamper(state: np.ndarray) -> np.ndarray:
+        words = state.reshape(1, -1).view(np.uint32)
+        return masks.apply(words, np.zeros(1, int)).view(np.uint8).reshape(-1, 16)
+
+    return aes.encrypt(plain, keys, tamper).reshape(-1).view(np.uint32)
+
+
+def _cells(march: list[tuple[str, int]], words: int, masks: Corruption) -> np.ndarray:
+    """A march test's report of one SM's cells read through its masks: misreads, bits."""
+    return workloads.march(np.empty((1, words), np.uint32), np.zeros(1, int), march, masks)[0]
+
+
+_INSIDE = {
+    "aes_probe": _aes,
+    "memory_probe": lambda a, m: _cells(
+        workloads.mats_plus(bool(a["walking"])), int(a["words"]), m
+    ),
+    "shared_probe": lambda a, m: _cells(
+        workloads.march_c_minus(int(a["backgrounds"])), int(a["words"]), m
+    ),
+}
 
 
 def _healthy(base: str, block: int, a: dict[str, Any]) -> np.ndarray:
@@ -216,14 +251,10 @@ def _healthy(base: str, block: int, a: dict[str, Any]) -> np.ndarray:
         args = [a[k].astype(np.float64) for k in ("xs", "xc", "xe", "xl")]
         results = [f(x) for f, x in zip((np.sin, np.cos, np.exp, np.log), args, strict=True)]
         return np.concatenate(results).astype(np.float32).view(np.uint32)
-    if base == "aes_probe":
-        plain = np.array(a["plain"]).reshape(-1, 16)[: int(a["n"])]
-        keys = np.array(a["round_keys"]).reshape(11, 16)
-        return aes.encrypt(plain, keys).reshape(-1).view(np.uint32)
     if base == "register_probe":
         assert block == workloads.WARP  # an even number of inversions leaves each pattern
         return workloads.register_expected()
-    return np.zeros(2, np.uint32)  # the cell tests: no cell read wrong, no bit
+    return _INSIDE[base](a, Corruption.none(1))  # AES and the cell tests
 
 
 def _tensor(a: dict[str, Any]) -> Chain:
@@ -509,3 +540,43 @@ def test_an_injected_per_word_fault_fails_its_sm_and_names_its_lane(
     assert outcome.result == ProbeResult.FAIL, outcome.detail
     assert [d.sm_id for d in outcome.details] == [5]
     assert outcome.details[0].detail.endswith(f"lanes {named}"), outcome.details[0].detail
+
+
+def _device_check() -> Any:
+    """``bench/gpu_device_check.py``, the script a GPU session runs, as a module."""
+    path = Path(__file__).parents[3] / "bench" / "gpu_device_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_device_check", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_device_check_script_runs_its_sections_on_the_gpu_backend(
+    computing: tuple[GpuBackend, list[Launch]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rehearsal of the GPU session's one command, on ``GpuBackend`` rather than the CPU
+    backend: every section that needs no NVML or nvcc finishes and reports what a healthy,
+    correct GPU would (the stand-in computes as the model does)."""
+    backend, _ = computing
+    check = _device_check()
+    healthy = check.healthy_runs(backend, 0, 3, 60.0)
+    assert healthy["total_not_passed"] == 0 and healthy["total_runs"] == 3 * len(RUN_PROBES)
+    assert check.schedule_share(backend, 0, 2)["device_time_pct"] > 0
+    deep = check.deep_test(backend, 0, 1)["passes"][0]["probes"]
+    assert {row["result"] for row in deep.values()} == {"PASS"}
+    detection = check.detection(backend, 0, 10)
+    assert detection["caught_right_sm"] == detection["cases"] > 0, detection["missed"][:2]
+    intermittent = detection["intermittent"]
+    assert intermittent["caught"] == intermittent["fired"] > 0
+    assert intermittent["blamed_wrong_sm"] == intermittent["caught_other_runs_than_fired"] == 0
+    per_word = check.per_word(backend, 0)
+    assert all(case["bit_exact"] and case["healthy_sms_exact"] for case in per_word["fma"])
+    assert all(case["same_words"] for case in per_word["tensor_transcendental"])
+    end_to_end = per_word["end_to_end"]
+    assert end_to_end["failed"] > 0 and not end_to_end["errors"]
+    assert end_to_end["blamed"] == [len(SMIDS) // 2 + 1] and end_to_end["lanes_named"] == ["11"]
+    tmr = check.tmr(backend, 0)
+    assert tmr["healthy_digest_stable"] and tmr["seeds_give_distinct_digests"]
+    assert tmr["faulty_sm_dissents"] and tmr["digest_after_clear_matches"]
+    assert "MISSED" not in capsys.readouterr().out
