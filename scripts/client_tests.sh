@@ -29,8 +29,10 @@ CLIENT_TESTS=(
   tests/runs/test_tracker.py
 )
 
-# What the tests themselves need, beyond the client's dependencies.
-TEST_TOOLS=(pytest pytest-asyncio cryptography click "resource-tracker==0.5.0")
+# What the tests themselves need, beyond the client's dependencies (NVRTC: the probe kernels'
+# compile tests, as in the main venv).
+TEST_TOOLS=(pytest pytest-asyncio cryptography click "resource-tracker==0.5.0"
+  "nvidia-cuda-nvrtc~=13.0.0; sys_platform == 'linux' and platform_machine == 'x86_64'")
 
 # The floors of pyproject.toml's dependencies (and numpy's, for the monitors and probes).
 OLDEST=("grpcio==1.60.*" "protobuf==4.25.*" "pydantic==2.0.*" "numpy==1.26.*")
