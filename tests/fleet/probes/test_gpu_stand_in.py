@@ -53,6 +53,8 @@ ELEMENT = {
     "long long": np.int64,
 }
 NREG = 72
+TELEMETRY = {"temperature_c": 61, "sm_clock_mhz": 1980}
+"""What the stand-in NVML reads; a test may change it (the fixture puts it back)."""
 
 
 def _signatures(source: str) -> dict[str, list[tuple[str, bool, str]]]:
@@ -395,11 +397,12 @@ def _stand_in(
         nvmlDeviceGetName=lambda handle: b"Stand-in H100",
         nvmlSystemGetDriverVersion=lambda: "580.159.04",
         nvmlDeviceGetVbiosVersion=lambda handle: "96.00.99.00.01",
-        nvmlDeviceGetTemperature=lambda handle, sensor: 61,
-        nvmlDeviceGetClockInfo=lambda handle, clock: 1980,
+        nvmlDeviceGetTemperature=lambda handle, sensor: TELEMETRY["temperature_c"],
+        nvmlDeviceGetClockInfo=lambda handle, clock: TELEMETRY["sm_clock_mhz"],
         NVML_TEMPERATURE_GPU=0,
         NVML_CLOCK_SM=1,
     )
+    monkeypatch.setattr(sys.modules[__name__], "TELEMETRY", dict(TELEMETRY))
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
     return GpuBackend(golden_dir=tmp_path, memory_bytes=1 << 20), launches
@@ -580,3 +583,17 @@ def test_the_device_check_script_runs_its_sections_on_the_gpu_backend(
     assert tmr["healthy_digest_stable"] and tmr["seeds_give_distinct_digests"]
     assert tmr["faulty_sm_dissents"] and tmr["digest_after_clear_matches"]
     assert "MISSED" not in capsys.readouterr().out
+
+
+def test_a_heat_bound_fault_wakes_with_the_temperature_nvml_reads(
+    computing: tuple[GpuBackend, list[Launch]],
+) -> None:
+    """The backend reads temperature and SM clock from NVML only for faults that need them,
+    by the device's PCI bus id, and the fault acts only while the GPU is hot enough."""
+    backend, _ = computing
+    hot = FaultSpec("flip_bit", 2, bit=30, min_temperature_c=80.0, probe_types=frozenset({1}))
+    _healthy_then(backend, [ProbeType.FMA], hot)
+    assert backend.run(0, ProbeType.FMA, timeout_ms=60_000).result == ProbeResult.PASS  # 61 °C
+    TELEMETRY["temperature_c"] = 85
+    outcome = backend.run(0, ProbeType.FMA, timeout_ms=60_000)
+    assert outcome.result == ProbeResult.FAIL and [d.sm_id for d in outcome.details] == [2]
