@@ -4,7 +4,9 @@ Offsets are committed right after the baselines are persisted, so the committed 
 and the stored baselines always agree: after a crash the worker replays exactly the
 events its baselines have not seen, and the anomalies they give again keep their ids.
 A broker that is down at start or restarts is waited for; the worker's ``problem`` says so
-meanwhile (``/healthz``).
+meanwhile (``/healthz``). Whether any broker is reachable is read from librdkafka's statistics
+every second, not only from its error events: those come once per change and may not come at
+all for an outage that begins between two requests.
 """
 
 from __future__ import annotations
@@ -83,10 +85,14 @@ class KafkaWorker:
         self._ok_at = 0.0
         self._committed = 0.0
         self._uncommitted = False
+        self._unreachable = False
+        """No broker connection was up at the last statistics (every second)."""
 
     @property
     def problem(self) -> str:
         """Why the worker cannot consume right now; empty when it can."""
+        if self._unreachable:
+            return f"Kafka at {self.brokers}: no broker reachable"
         if self._error and self._error_at >= self._ok_at:
             return f"Kafka at {self.brokers}: {self._error}"
         return ""
@@ -101,6 +107,10 @@ class KafkaWorker:
     def _on_error(self, err: Any) -> None:
         self._error, self._error_at = str(err), time.monotonic()
         log.warning("%s: Kafka error: %s", self.name, err)
+
+    def _on_stats(self, stats: str) -> None:
+        brokers = json.loads(stats).get("brokers", {})
+        self._unreachable = not any(b.get("state") == "UP" for b in brokers.values())
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -126,6 +136,8 @@ class KafkaWorker:
                 # much to every event's way to an anomaly.
                 "fetch.wait.max.ms": 20,
                 "error_cb": self._on_error,
+                "statistics.interval.ms": 1000,
+                "stats_cb": self._on_stats,
                 "logger": logging.getLogger("sentinel.llm.kafka"),
             }
         )
@@ -154,12 +166,13 @@ class KafkaWorker:
         # message, then take what else is already fetched, so an event is handled at once.
         first = consumer.poll(0.2)
         messages = [] if first is None else [first, *consumer.consume(1999, 0)]
-        events = []
+        events, delivered = [], False
         for m in messages:
             if m.error():
                 if m.error().code() != kafka.KafkaError._PARTITION_EOF:
                     self._on_error(m.error())
                 continue
+            delivered = True
             try:
                 event = TelemetryEvent.from_dict(json.loads(m.value()))
                 check_clock(event)
@@ -169,7 +182,7 @@ class KafkaWorker:
                 log.warning(
                     "%s: skipped an invalid message at offset %s: %s", self.name, m.offset(), exc
                 )
-        if messages:
+        if delivered:  # a batch of errors alone must not clear the error it reported
             self._ok_at = time.monotonic()
         if events:
             self.ingest.ingest(events, persist=False)
