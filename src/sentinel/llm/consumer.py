@@ -2,7 +2,9 @@
 
 Offsets are committed right after the baselines are persisted, so the committed position
 and the stored baselines always agree: after a crash the worker replays exactly the
-events its baselines have not seen, and the anomalies they give again keep their ids.
+events its baselines have not seen, and the anomalies they give again keep their ids. A
+partition given back to the same worker, after an outage that failed its last commit and
+ended its session, resumes where that worker stopped reading, not at the committed offset.
 A broker that is down at start or restarts is waited for; the worker's ``problem`` says so
 meanwhile (``/healthz``). Whether any broker is reachable is read from librdkafka's statistics
 every second, not only from its error events: those come once per change and may not come at
@@ -23,6 +25,8 @@ from sentinel.llm.ingest import LlmIngest, check_clock
 from sentinel.llm.settings import LlmSettings
 
 log = logging.getLogger("sentinel.llm")
+_SLOW_COMMIT_S = 5.0
+"""A synchronous commit still waiting after this long is reported as a problem."""
 
 
 def _kafka() -> Any:
@@ -84,13 +88,21 @@ class KafkaWorker:
         self._error_at = 0.0
         self._ok_at = 0.0
         self._committed = 0.0
+        """When the last commit began; ``_committed_by``, when it ended."""
+        self._committed_by = 0.0
         self._uncommitted = False
         self._unreachable = False
         """No broker connection was up at the last statistics (every second)."""
+        self._positions: dict[int, int] = {}
+        """Partition -> the offset after the last message this worker has taken in."""
 
     @property
     def problem(self) -> str:
         """Why the worker cannot consume right now; empty when it can."""
+        if self._committed_by < self._committed:  # a commit is under way
+            waiting = time.monotonic() - self._committed
+            if waiting > _SLOW_COMMIT_S:  # blocked there, the worker reports nothing else
+                return f"Kafka at {self.brokers}: committing offsets for {waiting:.0f} s"
         if self._unreachable:
             return f"Kafka at {self.brokers}: no broker reachable"
         if self._error and self._error_at >= self._ok_at:
@@ -142,7 +154,8 @@ class KafkaWorker:
             }
         )
 
-        def assigned(_c: Any, partitions: list[Any]) -> None:
+        def assigned(c: Any, partitions: list[Any]) -> None:
+            self._resume(c, partitions)
             self.assigned = sorted(p.partition for p in partitions)
             self._ok_at = time.monotonic()
 
@@ -160,6 +173,26 @@ class KafkaWorker:
             self._commit(consumer)
             consumer.close()
 
+    def _resume(self, consumer: Any, partitions: list[Any]) -> None:
+        """Start each partition this worker has read before where it stopped reading, unless
+        the group's committed offset is further on.
+
+        The baselines hold every event the worker took in, committed or not; after a commit
+        that failed (the broker went away and the session with it), starting from the committed
+        offset would count the events since the last good commit twice.
+        """
+        mine = [p for p in partitions if p.partition in self._positions]
+        if not mine:
+            return
+        try:
+            committed = {p.partition: p.offset for p in consumer.committed(mine, timeout=10)}
+        except _kafka().KafkaException as exc:  # then the group's offsets, as without this
+            self._on_error(exc)
+            return
+        for p in mine:
+            p.offset = max(self._positions[p.partition], committed.get(p.partition, -1))
+        consumer.assign(partitions)
+
     def _step(self, consumer: Any) -> None:
         kafka = _kafka()
         # consume(n, timeout) waits out its timeout unless n messages came: wait for one
@@ -173,6 +206,7 @@ class KafkaWorker:
                     self._on_error(m.error())
                 continue
             delivered = True
+            self._positions[m.partition()] = m.offset() + 1
             try:
                 event = TelemetryEvent.from_dict(json.loads(m.value()))
                 check_clock(event)
@@ -202,3 +236,5 @@ class KafkaWorker:
         except kafka.KafkaException as exc:
             if exc.args[0].code() != kafka.KafkaError._NO_OFFSET:
                 self._on_error(exc)
+        finally:
+            self._committed_by = time.monotonic()
