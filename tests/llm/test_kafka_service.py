@@ -183,19 +183,28 @@ def test_worker_rides_out_a_broker_restart(tmp_path: Path, moto_s3: dict[str, st
             client.send(e)
         client.flush(60)
         wait_for(lambda: llm.domain.llm.events == 300, "the first batch", 60)
-        broker.stop()
-        wait_for(lambda: llm.domain.health().problems, "the worker to notice", 30)
-        for e in events[300:]:
-            client.send(e)
-        broker.start()
-        client.flush(90)
-        client.close()
-        wait_for(lambda: llm.domain.llm.events >= 600, "the second batch", 90)
+        _kill_and_restart(broker, client, llm, events[300:], 600)
         wait_for(lambda: not llm.domain.health().problems, "the problem to clear", 30)
         _assert_counted_once(llm, 600)
     finally:
         llm.server.stop()
         broker.stop()
+
+
+def _kill_and_restart(
+    broker: Broker, client: Any, llm: Any, later: list[Any], total: int, *, down_s: float = 0.0
+) -> None:
+    """Kill the broker, wait for the worker to say so and ``down_s`` more, send ``later``
+    while it is down and start it again; return once the worker has taken in ``total``."""
+    broker.stop()
+    wait_for(lambda: llm.domain.health().problems, "the worker to notice", 30)
+    time.sleep(down_s)
+    for e in later:
+        client.send(e)
+    broker.start()
+    client.flush(90)
+    client.close()
+    wait_for(lambda: llm.domain.llm.events >= total, "the second batch", 90)
 
 
 def _assert_counted_once(llm: Any, sent: int) -> None:
@@ -231,15 +240,9 @@ def test_an_outage_longer_than_the_session_counts_no_event_twice(
         events = _stream()[:600]
         client = SentinelClient(brokers=[broker.bootstrap], topic=settings.topic)
         _send_in_two(client, llm, events[:300])
-        broker.stop()  # within the 2 s to the next commit: 290 events are not committed
-        wait_for(lambda: llm.domain.health().problems, "the worker to notice", 30)
-        time.sleep(2 * settings.session_timeout_ms / 1000)
-        for e in events[300:]:
-            client.send(e)
-        broker.start()
-        client.flush(90)
-        client.close()
-        wait_for(lambda: llm.domain.llm.events >= 600, "the second batch", 90)
+        # Killed within the 2 s to the next commit: 290 events are not committed.
+        down_s = 2 * settings.session_timeout_ms / 1000
+        _kill_and_restart(broker, client, llm, events[300:], 600, down_s=down_s)
         time.sleep(2 * settings.persist_interval_s)  # a replay would have arrived by now
         _assert_counted_once(llm, 600)
     finally:

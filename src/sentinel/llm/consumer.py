@@ -7,8 +7,8 @@ partition given back to the same worker, after an outage that failed its last co
 ended its session, resumes where that worker stopped reading, not at the committed offset.
 A broker that is down at start or restarts is waited for; the worker's ``problem`` says so
 meanwhile (``/healthz``). Whether any broker is reachable is read from librdkafka's statistics
-every second, not only from its error events: those come once per change and may not come at
-all for an outage that begins between two requests.
+every second, not only from its error events: those come once per change of state (and in one
+CI run none came within 30 s of a broker kill).
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ ELEMENT = {
     "int": np.int32,
     "long long": np.int64,
 }
-NREG = 72
+NREG = len(workloads.REGISTER_PATTERNS)
+RUN_PROBES = [p for p in ProbeType if p != ProbeType.UNSPECIFIED]
 TELEMETRY = {"temperature_c": 61, "sm_clock_mhz": 1980}
 """What the stand-in NVML reads; a test may change it (the fixture puts it back)."""
 
@@ -87,10 +88,8 @@ def _device(array: Any) -> _Memory:
 @dataclass
 class Launch:
     name: str
-    grid: int
     block: int
     args: dict[str, Any]
-    shared: int
 
 
 @dataclass
@@ -118,7 +117,7 @@ class _Kernel:
                 assert arg.size == NSMID, f"{self.name}.{pname} has {arg.size} SMs, not {NSMID}"
             named[pname] = arg
         assert block[0] <= 1024 and shared_mem <= max(self.max_dynamic_shared_size_bytes, 48 << 10)
-        self.launches.append(Launch(self.name, grid[0], block[0], named, shared_mem))
+        self.launches.append(Launch(self.name, block[0], named))
         _check_extents(self.name, grid[0], block[0], named)
         self._enter(grid[0], named)
         if self.host is not None and self.name != "sm_ids":
@@ -415,7 +414,7 @@ def _faulty(specs: list[FaultSpec]) -> Corruption:
     return corruption
 
 
-@pytest.mark.parametrize("probe", [p for p in ProbeType if p != ProbeType.UNSPECIFIED])
+@pytest.mark.parametrize("probe", RUN_PROBES)
 @pytest.mark.parametrize("deep", [False, True])
 def test_every_probe_launch_fits_its_kernel_and_reaches_the_sms_asked_for(
     gpu: tuple[GpuBackend, list[Launch]], probe: ProbeType, deep: bool
@@ -469,9 +468,6 @@ def test_the_stand_in_catches_an_argument_out_of_place(
     monkeypatch.setattr(GpuBackend, "_probe_args", moved)
     with pytest.raises(AssertionError, match=r"fma_probe\.x0: .*not memory"):
         backend._launch(0, ProbeType.FMA, [0], False, Corruption.none(len(SMIDS)), 60_000, 1)
-
-
-RUN_PROBES = [p for p in ProbeType if p != ProbeType.UNSPECIFIED]
 
 
 def test_healthy_runs_pass_with_new_operands_and_one_stored_golden_per_set(
